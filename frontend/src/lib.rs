@@ -1,0 +1,1 @@
+//! Epicenter front end.
