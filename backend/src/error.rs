@@ -1,0 +1,65 @@
+//! The server's one error type. Every failure becomes a JSON body
+//! `{"error": "...", "details": [...]}`; 4xx messages say exactly what was wrong,
+//! 5xx bodies stay generic while the real cause is logged in the request's span.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use graph_core::api::ErrorBody;
+
+/// An error returned by a handler.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The request is wrong; the message and details go to the client as they are.
+    #[error("{message}")]
+    BadRequest {
+        /// One sentence.
+        message: String,
+        /// Precise items (line, field).
+        details: Vec<String>,
+    },
+    /// Nothing there.
+    #[error("{0}")]
+    NotFound(String),
+    /// Anything else: logged, never shown.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<crate::store::StoreError> for AppError {
+    fn from(e: crate::store::StoreError) -> Self {
+        AppError::Internal(e.into())
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, body) = match self {
+            AppError::BadRequest { message, details } => (
+                StatusCode::BAD_REQUEST,
+                ErrorBody {
+                    error: message,
+                    details,
+                },
+            ),
+            AppError::NotFound(message) => (
+                StatusCode::NOT_FOUND,
+                ErrorBody {
+                    error: message,
+                    details: vec![],
+                },
+            ),
+            AppError::Internal(err) => {
+                tracing::error!(error = %format!("{err:#}"), "internal error");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    ErrorBody {
+                        error: "internal server error; the cause is in the server log".into(),
+                        details: vec![],
+                    },
+                )
+            }
+        };
+        (status, Json(body)).into_response()
+    }
+}

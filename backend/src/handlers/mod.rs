@@ -1,0 +1,12 @@
+//! HTTP handlers, one file per resource.
+
+pub mod health;
+
+use axum::http::Uri;
+
+use crate::error::AppError;
+
+/// Unknown API paths get a JSON 404, never the front end's HTML.
+pub async fn not_found(uri: Uri) -> AppError {
+    AppError::NotFound(format!("no API endpoint at {}", uri.path()))
+}

@@ -1,0 +1,78 @@
+//! # epicenter backend
+//!
+//! The server behind Epicenter: it ingests server-to-server call statistics, keeps
+//! them in an embedded store, runs detection every tick, serves the JSON API and the
+//! built front end. [`app`] builds the router from an [`AppState`], so tests drive
+//! it directly or on `127.0.0.1:0`; `main` only parses configuration and serves.
+//!
+//! ```no_run
+//! # async fn run() -> anyhow::Result<()> {
+//! use epicenter_backend::{app, config::Config, AppState};
+//! let state = AppState::open(&Config::default())?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! axum::serve(listener, app(state)).await?;
+//! # Ok(()) }
+//! ```
+
+pub mod config;
+pub mod error;
+pub mod handlers;
+pub mod store;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::routing::get;
+use tower_http::services::{ServeDir, ServeFile};
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::store::{RedbStore, Store};
+
+/// The server version, from the crate version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Shared state of the running server.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// When the server started, for uptime.
+    pub started: Instant,
+    /// Folder with the built front end.
+    pub static_dir: PathBuf,
+}
+
+impl AppState {
+    /// Opens the configured store.
+    pub fn open(config: &Config) -> anyhow::Result<Self> {
+        let store = RedbStore::open(&config.store.data_dir)?;
+        Ok(AppState {
+            store: Arc::new(store),
+            started: Instant::now(),
+            static_dir: config.server.static_dir.clone(),
+        })
+    }
+}
+
+/// The whole HTTP surface: `/api/v1/...`, `/healthz`, and the front end at `/`.
+pub fn app(state: AppState) -> Router {
+    let index = state.static_dir.join("index.html");
+    let front_end = ServeDir::new(&state.static_dir).fallback(ServeFile::new(index));
+    let api = Router::new()
+        .route("/health", get(handlers::health::health))
+        .fallback(handlers::not_found);
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/api", get(handlers::not_found))
+        .route(
+            "/api/{*rest}",
+            get(handlers::not_found).post(handlers::not_found),
+        )
+        .route("/healthz", get(handlers::health::healthz))
+        .fallback_service(front_end)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,40 @@
+//! Storage behind a trait. The embedded [`redb`](RedbStore) store is the default: one
+//! file, durable once a write returns, no service to run.
+
+mod redb_store;
+
+pub use redb_store::RedbStore;
+
+use graph_core::api::StoreHealth;
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store file could not be opened or created.
+    #[error("cannot open store at {path}: {message}")]
+    Open {
+        /// The file.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// The file was written by a newer version of Epicenter.
+    #[error(
+        "store schema version {found} is newer than this build supports ({supported}); upgrade Epicenter"
+    )]
+    SchemaTooNew {
+        /// Version in the file.
+        found: u64,
+        /// Highest version this build knows.
+        supported: u64,
+    },
+    /// A read or write failed.
+    #[error("store operation failed: {0}")]
+    Backend(String),
+}
+
+/// What the server needs from a store.
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// A quick read that shows the store answers, and facts about it.
+    fn health(&self) -> StoreHealth;
+}
