@@ -60,9 +60,9 @@ impl BucketWidth {
             Some(i) => t.split_at(i),
             None => (t, "s"),
         };
-        let n: u32 = digits
-            .parse()
-            .map_err(|_| Error::InvalidInput(format!("bucket width {text:?}: expected e.g. 5m, 1m, 30s")))?;
+        let n: u32 = digits.parse().map_err(|_| {
+            Error::InvalidInput(format!("bucket width {text:?}: expected e.g. 5m, 1m, 30s"))
+        })?;
         let mult = match unit {
             "s" => 1,
             "m" => 60,
@@ -73,7 +73,11 @@ impl BucketWidth {
                 )));
             }
         };
-        Self::new(n.checked_mul(mult).ok_or_else(|| Error::InvalidInput(format!("bucket width {text:?} is too large")))?)
+        Self::new(
+            n.checked_mul(mult).ok_or_else(|| {
+                Error::InvalidInput(format!("bucket width {text:?} is too large"))
+            })?,
+        )
     }
 
     /// The width in seconds.
@@ -187,7 +191,10 @@ impl ClusterCatalog {
 
     /// All clusters with their ids.
     pub fn iter(&self) -> impl Iterator<Item = (ClusterId, &Cluster)> {
-        self.clusters.iter().enumerate().map(|(i, c)| (ClusterId(i as u32), c))
+        self.clusters
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (ClusterId(i as u32), c))
     }
 }
 
@@ -263,7 +270,12 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric, in display order.
-    pub const ALL: [Metric; 4] = [Metric::Latency, Metric::Requests, Metric::Errors, Metric::ErrorRate];
+    pub const ALL: [Metric; 4] = [
+        Metric::Latency,
+        Metric::Requests,
+        Metric::Errors,
+        Metric::ErrorRate,
+    ];
 
     /// The direction in which a change is bad by default: latency and errors up,
     /// requests either way.
@@ -326,8 +338,18 @@ mod tests {
     #[test]
     fn catalog_round_trips_through_serde_and_keeps_ids() {
         let mut cat = ClusterCatalog::new();
-        let a = cat.insert(Cluster { name: "a".into(), service: "a".into(), dc: None, tier: None });
-        let b = cat.insert(Cluster { name: "b".into(), service: "b".into(), dc: Some("dc1".into()), tier: None });
+        let a = cat.insert(Cluster {
+            name: "a".into(),
+            service: "a".into(),
+            dc: None,
+            tier: None,
+        });
+        let b = cat.insert(Cluster {
+            name: "b".into(),
+            service: "b".into(),
+            dc: Some("dc1".into()),
+            tier: None,
+        });
         assert_eq!(cat.insert(cat.get(a).clone()), a);
         let json = serde_json::to_string(&cat).unwrap();
         let back: ClusterCatalog = serde_json::from_str(&json).unwrap();
