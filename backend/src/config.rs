@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 pub const ENV_PREFIX: &str = "EPICENTER__";
 
 /// Everything the server can be told. See `docs/configuration.md`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// HTTP server.
@@ -37,15 +37,6 @@ pub struct ServerConfig {
 pub struct StoreConfig {
     /// Folder holding the embedded store file `epicenter.redb`.
     pub data_dir: PathBuf,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            server: ServerConfig::default(),
-            store: StoreConfig::default(),
-        }
-    }
 }
 
 impl Default for ServerConfig {

@@ -25,6 +25,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::routing::get;
+use tower_http::compression::CompressionLayer;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
 
@@ -73,6 +74,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/healthz", get(handlers::health::healthz))
         .fallback_service(front_end)
+        .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

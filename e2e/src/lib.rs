@@ -1,1 +1,317 @@
-//! Browser test harness.
+//! # epicenter-e2e
+//!
+//! Browser tests against the real `epicenter` binary. [`Harness::start`] starts the
+//! server on a free port with a temporary store, starts chromedriver and a headless
+//! Chromium session; [`Harness::finish`] saves a screenshot of the final page under
+//! `target/e2e-screenshots/` whatever the test's outcome, and cleans up.
+//!
+//! Configuration comes from the environment:
+//! - `EPICENTER_BIN`: the server binary (default `target/debug/epicenter`);
+//! - `EPICENTER_DIST`: the built front end (default `dist/`);
+//! - `EPICENTER_BASE_URL`: test an already running server instead of starting one;
+//! - `WEBDRIVER_URL`: use a running WebDriver instead of starting chromedriver;
+//! - `CHROMIUM`, `CHROMEDRIVER`: binaries (defaults `/usr/bin/chromium`, `/usr/bin/chromedriver`).
+//!
+//! ```no_run
+//! # async fn t() -> anyhow::Result<()> {
+//! use epicenter_e2e::Harness;
+//! let h = Harness::start("example").await?;
+//! let outcome = async {
+//!     h.browser.goto(&h.url("/")).await?;
+//!     h.wait_for("[data-test=shell]").await?;
+//!     anyhow::Ok(())
+//! }
+//! .await;
+//! h.finish(outcome).await
+//! # }
+//! ```
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+
+/// How long a wait for an element may take before the test fails.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// The workspace root (parent of this crate).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("e2e lives in the workspace")
+        .to_path_buf()
+}
+
+/// A child process killed on drop.
+#[derive(Debug)]
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Err(e) = self.0.kill() {
+            eprintln!("could not stop child process {}: {e}", self.0.id());
+        }
+        // Reap it so no zombie is left; its exit status after kill is of no interest.
+        let _reaped = self.0.wait();
+    }
+}
+
+/// A running `epicenter serve` with its own temporary store.
+#[derive(Debug)]
+pub struct Server {
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    _child: Option<Reaped>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// Starts the binary with `extra` arguments after `serve`, and waits until it
+    /// prints its URL.
+    pub fn start(extra: &[&str]) -> Result<Server> {
+        if let Ok(base) = std::env::var("EPICENTER_BASE_URL") {
+            return Ok(Server {
+                base: base.trim_end_matches('/').to_string(),
+                _child: None,
+                _dir: None,
+            });
+        }
+        let root = workspace_root();
+        let from_env = |var: &str, default: &str| {
+            root.join(
+                std::env::var_os(var)
+                    .map(PathBuf::from)
+                    .unwrap_or(default.into()),
+            )
+        };
+        let bin = from_env("EPICENTER_BIN", "target/debug/epicenter");
+        let dist = from_env("EPICENTER_DIST", "dist");
+        if !bin.is_file() {
+            bail!(
+                "server binary {} not found: build it with `cargo build -p epicenter-backend`",
+                bin.display()
+            );
+        }
+        if !dist.join("index.html").is_file() {
+            bail!("front end not built at {}: run `./dev web`", dist.display());
+        }
+        let dir = tempfile::tempdir()?;
+        let mut child = Command::new(&bin)
+            .arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .arg("--static-dir")
+            .arg(&dist)
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let child = Reaped(child);
+        let mut lines = BufReader::new(stdout).lines();
+        let base = loop {
+            let line = lines
+                .next()
+                .ok_or_else(|| anyhow!("the server exited before printing its URL"))?
+                .context("reading the server's output")?;
+            if let Some(i) = line.find("http://") {
+                break line[i..].trim().trim_end_matches('/').to_string();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Ok(Server {
+            base,
+            _child: Some(child),
+            _dir: Some(dir),
+        })
+    }
+}
+
+/// A running chromedriver.
+#[derive(Debug)]
+struct Driver {
+    url: String,
+    _child: Option<Reaped>,
+}
+
+impl Driver {
+    async fn start() -> Result<Driver> {
+        if let Ok(url) = std::env::var("WEBDRIVER_URL") {
+            return Ok(Driver { url, _child: None });
+        }
+        let bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let child = Command::new(&bin)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| {
+                format!("starting {bin} (install the chromium-driver package: ./dev setup)")
+            })?;
+        let child = Reaped(child);
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            if tokio::time::Instant::now() > deadline {
+                bail!("chromedriver did not start listening on port {port}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(Driver {
+            url: format!("http://127.0.0.1:{port}"),
+            _child: Some(child),
+        })
+    }
+}
+
+/// One test's server, WebDriver and browser session.
+#[derive(Debug)]
+pub struct Harness {
+    /// The browser session.
+    pub browser: Client,
+    /// The server under test.
+    pub server: Server,
+    name: String,
+    _driver: Driver,
+}
+
+impl Harness {
+    /// Starts a fresh server (with `serve` arguments `extra`) and browser for the test `name`.
+    pub async fn start_with(name: &str, extra: &[&str]) -> Result<Harness> {
+        let server = Server::start(extra)?;
+        let driver = Driver::start().await?;
+        let browser = new_session(&driver.url).await?;
+        Ok(Harness {
+            browser,
+            server,
+            name: name.to_string(),
+            _driver: driver,
+        })
+    }
+
+    /// [`Harness::start_with`] with no extra arguments.
+    pub async fn start(name: &str) -> Result<Harness> {
+        Self::start_with(name, &[]).await
+    }
+
+    /// A second, independent browser session (another user) on the same WebDriver.
+    pub async fn another_browser(&self) -> Result<Client> {
+        new_session(&self._driver.url).await
+    }
+
+    /// The absolute URL of `path` on the server under test.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.server.base)
+    }
+
+    /// Waits until an element matching `css` exists, and returns it.
+    pub async fn wait_for(&self, css: &str) -> Result<Element> {
+        wait_for(&self.browser, css).await
+    }
+
+    /// Waits until the element matching `css` has text containing `text`.
+    pub async fn wait_for_text(&self, css: &str, text: &str) -> Result<Element> {
+        wait_for_text(&self.browser, css, text).await
+    }
+
+    /// Saves the final page as `target/e2e-screenshots/<name>.png`, closes the session
+    /// and returns the test's `outcome`. Call it whether the test body failed or not.
+    pub async fn finish(self, outcome: Result<()>) -> Result<()> {
+        let shot = save_screenshot(&self.browser, &self.name).await;
+        let closed = self.browser.close().await;
+        outcome?;
+        shot?;
+        closed.context("closing the browser session")?;
+        Ok(())
+    }
+
+    /// Runs `body` with the harness and finishes it (screenshot and cleanup) whatever
+    /// the outcome.
+    pub async fn run<F>(name: &str, extra: &[&str], body: F) -> Result<()>
+    where
+        F: AsyncFnOnce(&Harness) -> Result<()>,
+    {
+        let h = Harness::start_with(name, extra).await?;
+        let outcome = body(&h).await;
+        h.finish(outcome).await
+    }
+}
+
+/// Headless Chromium with the flags this network needs.
+async fn new_session(webdriver: &str) -> Result<Client> {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let profile = tempfile::tempdir()?.keep();
+    let caps = serde_json::json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1440,900",
+                format!("--user-data-dir={}", profile.display()),
+            ]
+        }
+    });
+    let serde_json::Value::Object(caps) = caps else {
+        unreachable!("a JSON object literal")
+    };
+    ClientBuilder::rustls()
+        .context("TLS setup for the WebDriver client")?
+        .capabilities(caps)
+        .connect(webdriver)
+        .await
+        .with_context(|| format!("opening a Chromium session through {webdriver}"))
+}
+
+/// Waits until an element matching `css` exists.
+pub async fn wait_for(browser: &Client, css: &str) -> Result<Element> {
+    browser
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(css))
+        .await
+        .with_context(|| format!("waiting for `{css}`"))
+}
+
+/// Waits until the element matching `css` has text containing `text`.
+pub async fn wait_for_text(browser: &Client, css: &str, text: &str) -> Result<Element> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut last = String::new();
+    loop {
+        if let Ok(el) = browser.find(Locator::Css(css)).await {
+            last = el.text().await.unwrap_or_default();
+            if last.contains(text) {
+                return Ok(el);
+            }
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("`{css}` never contained {text:?}; last text: {last:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Saves a PNG of the page under `target/e2e-screenshots/<name>.png`.
+pub async fn save_screenshot(browser: &Client, name: &str) -> Result<PathBuf> {
+    let dir = workspace_root().join("target/e2e-screenshots");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(format!("{name}.png"));
+    let png = browser.screenshot().await.context("taking a screenshot")?;
+    std::fs::write(&path, png)?;
+    Ok(path)
+}

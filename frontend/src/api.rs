@@ -1,0 +1,55 @@
+//! The typed client of Epicenter's JSON API, with its own error type.
+
+use graph_core::api::{ErrorBody, Health};
+use serde::de::DeserializeOwned;
+
+/// What can go wrong talking to the server.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ApiError {
+    /// The server could not be reached at all.
+    #[error("the Epicenter server cannot be reached ({0})")]
+    Unreachable(String),
+    /// The server answered with an error body.
+    #[error("{message}")]
+    Server {
+        /// HTTP status.
+        status: u16,
+        /// The `error` sentence.
+        message: String,
+        /// The `details` items.
+        details: Vec<String>,
+    },
+    /// The answer was not what this client understands.
+    #[error("unexpected answer from the server: {0}")]
+    Decode(String),
+}
+
+async fn get_json<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
+    let res = gloo_net::http::Request::get(path)
+        .send()
+        .await
+        .map_err(|e| ApiError::Unreachable(e.to_string()))?;
+    if !res.ok() {
+        let status = res.status();
+        return Err(match res.json::<ErrorBody>().await {
+            Ok(b) => ApiError::Server {
+                status,
+                message: b.error,
+                details: b.details,
+            },
+            Err(_) => ApiError::Server {
+                status,
+                message: format!("HTTP {status} {}", res.status_text()),
+                details: vec![],
+            },
+        });
+    }
+    res.json::<T>()
+        .await
+        .map_err(|e| ApiError::Decode(e.to_string()))
+}
+
+/// `GET /api/v1/health`.
+pub async fn health() -> Result<Health, ApiError> {
+    get_json("/api/v1/health").await
+}

@@ -1,0 +1,3 @@
+//! Reusable parts of the screen.
+
+pub mod shell;
