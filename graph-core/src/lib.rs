@@ -15,6 +15,7 @@
 //! ```
 
 pub mod api;
+pub mod detect;
 pub mod error;
 pub mod model;
 
