@@ -286,6 +286,21 @@ impl Metric {
         }
     }
 
+    /// The position of this metric in [`Metric::ALL`], for per-metric arrays.
+    ///
+    /// ```
+    /// use graph_core::model::Metric;
+    /// assert!(Metric::ALL.iter().enumerate().all(|(i, m)| m.index() == i));
+    /// ```
+    pub const fn index(self) -> usize {
+        match self {
+            Metric::Latency => 0,
+            Metric::Requests => 1,
+            Metric::Errors => 2,
+            Metric::ErrorRate => 3,
+        }
+    }
+
     /// The short name used in the API and on screen.
     pub fn as_str(self) -> &'static str {
         match self {

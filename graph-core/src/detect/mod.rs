@@ -1,7 +1,11 @@
 //! Anomaly detection: each series' current value against its seasonal history.
 //!
-//! The statistical core is Grubbs' test of the current value among its baseline and
-//! itself ([`SampleStats`], [`grubbs_critical`], [`CriticalValues`]).
+//! Counters are kept per *entity* (a cluster edge, optionally one method) and bucket,
+//! time-major in [`Column`]s read through a [`SeriesView`] ([`FrameStore`] in memory).
+//! Metrics derive from the counters, so latency is the request-weighted mean and sums
+//! over parts are exact. The statistical core is Grubbs' test of the current value
+//! among its baseline and itself ([`SampleStats`], [`grubbs_critical`]); each finding
+//! gets a [`Severity`], and [`PointFlags`] are written back for later ticks.
 //!
 //! ```
 //! use graph_core::detect::{CriticalValues, SampleStats};
@@ -16,5 +20,17 @@
 //! ```
 
 mod grubbs;
+mod result;
+mod series;
+mod severity;
+mod store;
 
 pub use grubbs::{CriticalValues, SampleStats, grubbs_critical};
+pub use result::{
+    ActivityAdjustment, BaselineKind, BaselineUsed, DcStorm, Endpoint, Finding, FlagPoint,
+    InsufficientBaseline, MissingReason, MissingSeries, Subject, Summary, Suppressed,
+    SuppressionReason, TickDetections,
+};
+pub use series::{Cell, CellValue, Column, MethodId, PointFlags, SeriesKey, SeriesView};
+pub use severity::{MAX_RELATIVE_DEVIATION, Severity};
+pub use store::FrameStore;
