@@ -1,0 +1,449 @@
+//! One detection tick: [`detect`].
+
+use crate::model::{ClusterCatalog, Direction, Metric, Tick};
+use crate::{Error, Result};
+
+use super::activity::{activity_adjustment, scales_with_activity};
+use super::baseline::{Slots, TrailingLimits, choose, read};
+use super::config::DetectConfig;
+use super::deviation::{KeyEdges, relative_deviation, small_deviation};
+use super::grubbs::{CriticalValues, SampleStats};
+use super::maintenance::{Plan, plan_subjects};
+use super::marks::{MarkContext, ResolvedMarks};
+use super::missing::current_value;
+use super::persistence::{is_large_jump, prior_streak};
+use super::result::{
+    BaselineUsed, DcStorm, FlagPoint, InsufficientBaseline, MissingSeries, Suppressed,
+    SuppressionReason, TickDetections,
+};
+use super::result::{Finding, Subject};
+use super::series::{PointFlags, SeriesView};
+use super::severity::Severity;
+use super::storm::{DataCentres, find_storms};
+
+/// The numbers of a value that passed Grubbs' test in its bad direction.
+struct Passed {
+    value: f64,
+    expected: f64,
+    mean: f64,
+    std_dev: f64,
+    g: f64,
+    g_crit: f64,
+    relative: Option<f64>,
+    direction: Direction,
+    ratio: Option<f64>,
+}
+
+/// Grubbs' test of `value` (divided by the activity `ratio`, for counts) against
+/// `stats`, in `direction`. `None` unless it stands out in that direction.
+fn grubbs_test(
+    stats: &SampleStats,
+    value: f64,
+    ratio: Option<f64>,
+    direction: Direction,
+    crit: &mut CriticalValues,
+) -> Option<Passed> {
+    let r = ratio.unwrap_or(1.0);
+    let tested = value / r;
+    let mean = stats.mean();
+    let (up, down) = (tested > mean, tested < mean);
+    let bad = match direction {
+        Direction::Up => up,
+        Direction::Down => down,
+        Direction::Both => up || down,
+    };
+    if !bad {
+        return None;
+    }
+    let g_crit = crit.get(stats.len() + 1, direction)?;
+    let g = stats.grubbs(tested);
+    if g.is_nan() || g <= g_crit {
+        return None;
+    }
+    let expected = mean * r;
+    Some(Passed {
+        value,
+        expected,
+        mean,
+        std_dev: stats.std_dev(),
+        g,
+        g_crit,
+        relative: relative_deviation(value, expected),
+        direction: if up { Direction::Up } else { Direction::Down },
+        ratio,
+    })
+}
+
+/// A finding on its way through the filters; `reason` stays `None` while it is a
+/// candidate.
+struct Pending {
+    plan: usize,
+    finding: Finding,
+    reason: Option<SuppressionReason>,
+}
+
+/// Runs detection for `tick` over every series of `view`.
+///
+/// For each series (entity and metric; in maintenance mode, sums over data-centre
+/// parts), the current value is tested with Grubbs' test against the first baseline
+/// with enough values (weekly, daily, trailing), leaving out points flagged anomalous
+/// or in a storm back then, points in exclusion windows and points before a trend start.
+/// Candidates then pass the filters in this order: activity adjustment (counts are
+/// tested against expectations scaled by site activity), small deviations (except on
+/// key edges), data-centre storms (latency), and noisy series (a streak of candidate
+/// ticks unless the jump is large). A series without a current value is reported as
+/// missing, one without enough baseline as insufficient; neither is ever an anomaly.
+///
+/// Deterministic: the same inputs give the same output, in the same order. Write the
+/// result's flags back ([`TickDetections::flags_for`], [`FrameStore::apply_flags`])
+/// before detecting the next tick, so baselines and streaks see them.
+///
+/// # Errors
+///
+/// [`Error::InvalidConfig`] for an invalid `config`, [`Error::InvalidInput`] when
+/// `tick` is not a bucket start or an exclusion window is empty.
+///
+/// # Complexity
+///
+/// O(S · (W + M)) for S entities, W weekly buckets (30 by default) and M metrics, when
+/// weekly baselines are complete; short baselines add their daily and trailing
+/// readings. Reads only the columns of [`DetectConfig::ticks_needed`], each
+/// sequentially; memory beyond the output is O(S) only in maintenance mode.
+///
+/// # Example
+///
+/// ```
+/// use graph_core::detect::{detect, DetectConfig, FrameStore, MarkContext, SeriesKey};
+/// use graph_core::model::{BucketWidth, Cluster, ClusterCatalog, Counters, EdgeKey, Metric, WEEK};
+///
+/// let mut catalog = ClusterCatalog::new();
+/// let web = catalog.insert(Cluster { name: "web".into(), service: "web".into(), dc: None, tier: None });
+/// let db = catalog.insert(Cluster { name: "db".into(), service: "db".into(), dc: None, tier: None });
+/// let key = SeriesKey::edge(EdgeKey { src: web, dst: db });
+///
+/// let width = BucketWidth::FIVE_MINUTES;
+/// let now = 100 * WEEK;
+/// let mut store = FrameStore::new(width);
+/// let config = DetectConfig::default();
+/// for t in config.ticks_needed(now, width) {
+///     let wobble = (t / 300 % 7) as f64; // 0..6 ms of ordinary variation
+///     let latency = if t == now { 80.0 } else { 20.0 + wobble };
+///     store.insert(t, key, &Counters { requests: 100.0, errors: 0.0, latency_ms_sum: 100.0 * latency }).unwrap();
+/// }
+///
+/// let result = detect(now, &store, &catalog, &config, &MarkContext::default()).unwrap();
+/// let d = &result.detections[0];
+/// assert_eq!((d.metric, d.value), (Metric::Latency, 80.0));
+/// assert!(d.g > d.g_crit && d.relative_deviation.unwrap() > 1.0);
+/// ```
+///
+/// [`FrameStore::apply_flags`]: super::FrameStore::apply_flags
+pub fn detect<V: SeriesView + ?Sized>(
+    tick: Tick,
+    view: &V,
+    catalog: &ClusterCatalog,
+    config: &DetectConfig,
+    marks: &MarkContext,
+) -> Result<TickDetections> {
+    config.validate()?;
+    marks.validate()?;
+    let width = view.bucket_width();
+    if tick.rem_euclid(width.seconds()) != 0 {
+        return Err(Error::InvalidInput(format!(
+            "tick {tick} is not a multiple of the bucket width {}s",
+            width.seconds()
+        )));
+    }
+    let entities = view.entities();
+    if u32::try_from(entities.len()).is_err() {
+        return Err(Error::InvalidInput(format!(
+            "{} entities: at most 2^32 are supported",
+            entities.len()
+        )));
+    }
+
+    let resolved = ResolvedMarks::new(marks, entities, tick);
+    let slots = Slots::new(
+        view,
+        tick,
+        &config.baseline,
+        config.recent_buckets(width),
+        resolved.site(),
+    );
+    let limits = TrailingLimits::new(&config.baseline, width);
+    let subjects = plan_subjects(entities, catalog, &config.maintenance);
+    let key_edges = KeyEdges::new(catalog, &config.key_edges);
+    let mut crit = CriticalValues::new(config.alpha);
+    let enabled: u8 = Metric::ALL
+        .iter()
+        .filter(|m| config.metrics.get(**m).enabled)
+        .fold(0, |acc, m| acc | (1 << m.index()));
+
+    let mut out = TickDetections::empty(tick, width);
+    out.activity = activity_adjustment(view, tick, &slots, &config.activity);
+    let ratio = out.activity.as_ref().map(|a| a.ratio);
+
+    let mut pending: Vec<Pending> = Vec::new();
+    let mut latency_tested: Vec<usize> = Vec::new();
+    let mut samples: [Vec<f64>; 4] = Default::default();
+
+    for (pi, plan) in subjects.plans.iter().enumerate() {
+        let parts = subjects.parts(plan);
+        let shadowed = matches!(plan, Plan::Single { shadowed: true, .. });
+        let subject = || subjects.subject(plan, entities);
+        let current = read(slots.current, parts);
+        let mut values = [0.0; 4];
+        let mut need = 0u8;
+        for m in Metric::ALL
+            .into_iter()
+            .filter(|m| enabled & (1 << m.index()) != 0)
+        {
+            match current_value(&current.value, m) {
+                Ok(v) => {
+                    values[m.index()] = v;
+                    need |= 1 << m.index();
+                }
+                Err(reason) if !shadowed => out.missing.push(MissingSeries {
+                    subject: subject(),
+                    metric: m,
+                    reason,
+                }),
+                Err(_) => {}
+            }
+            if !shadowed {
+                out.summary.series += 1;
+            }
+        }
+        if need == 0 {
+            continue;
+        }
+        let subject_marks = resolved.for_parts(parts);
+        let choice = choose(
+            &slots,
+            parts,
+            subject_marks.as_ref(),
+            need,
+            &config.baseline,
+            limits,
+            &mut samples,
+        );
+        let key_edge = parts
+            .iter()
+            .any(|&e| key_edges.contains(&entities[e as usize].edge));
+
+        for m in Metric::ALL
+            .into_iter()
+            .filter(|m| need & (1 << m.index()) != 0)
+        {
+            let i = m.index();
+            let (Some(used), Some(stats)) = (choice.used[i], SampleStats::from_values(&samples[i]))
+            else {
+                if !shadowed {
+                    let [weekly, daily, trailing] = choice.found[i];
+                    out.insufficient.push(InsufficientBaseline {
+                        subject: subject(),
+                        metric: m,
+                        weekly,
+                        daily,
+                        trailing,
+                    });
+                }
+                continue;
+            };
+            if !shadowed {
+                out.summary.tested += 1;
+                if m == Metric::Latency {
+                    latency_tested.push(pi);
+                }
+            }
+            let mc = config.metrics.get(m);
+            let scale = ratio.filter(|_| scales_with_activity(m));
+            let x = values[i];
+            let (passed, mut reason) = match grubbs_test(&stats, x, scale, mc.direction, &mut crit)
+            {
+                Some(p) => {
+                    let r = small_deviation(p.value, p.expected, p.relative, mc, key_edge);
+                    (p, r)
+                }
+                None => {
+                    // Suppressed by the activity adjustment if the unadjusted value
+                    // would have been a candidate.
+                    let Some(r) = scale.filter(|r| *r != 1.0) else {
+                        continue;
+                    };
+                    let Some(raw) = grubbs_test(&stats, x, None, mc.direction, &mut crit) else {
+                        continue;
+                    };
+                    if small_deviation(raw.value, raw.expected, raw.relative, mc, key_edge)
+                        .is_some()
+                    {
+                        continue;
+                    }
+                    (
+                        raw,
+                        Some(SuppressionReason::Activity {
+                            ratio: r,
+                            adjusted_g: stats.grubbs(x / r),
+                        }),
+                    )
+                }
+            };
+            if shadowed {
+                if reason.is_some() {
+                    continue;
+                }
+                reason = Some(SuppressionReason::Maintenance);
+            } else if reason.is_none() {
+                out.summary.candidates += 1;
+            }
+            pending.push(Pending {
+                plan: pi,
+                finding: finding(subject(), m, &passed, used, key_edge, tick),
+                reason,
+            });
+        }
+    }
+
+    let candidate = |p: &Pending| p.reason.is_none();
+    let mut flags: Vec<FlagPoint> = Vec::new();
+
+    // Data-centre storms, from latency candidates.
+    let dcs = DataCentres::new(catalog);
+    let edges_of = |plan: usize| {
+        subjects
+            .parts(&subjects.plans[plan])
+            .iter()
+            .map(|&e| entities[e as usize].edge)
+            .collect::<Vec<_>>()
+    };
+    let candidate_edges = pending
+        .iter()
+        .filter(|p| candidate(p) && p.finding.metric == Metric::Latency)
+        .flat_map(|p| edges_of(p.plan))
+        .collect();
+    let storms = find_storms(
+        &dcs,
+        candidate_edges,
+        || latency_tested.iter().flat_map(|&p| edges_of(p)).collect(),
+        &config.storm,
+    );
+    if !storms.is_empty() {
+        let mut storming = vec![false; dcs.names.len()];
+        for s in &storms {
+            storming[s.dc as usize] = true;
+        }
+        for p in pending
+            .iter_mut()
+            .filter(|p| p.reason.is_none() && p.finding.metric == Metric::Latency)
+        {
+            let dc = edges_of(p.plan)
+                .into_iter()
+                .flat_map(|e| dcs.of_edge(e))
+                .filter(|&d| storming[d as usize])
+                .min();
+            if let Some(d) = dc {
+                p.reason = Some(SuppressionReason::Storm {
+                    dc: dcs.names[d as usize].clone(),
+                });
+            }
+        }
+        out.storms = storms
+            .iter()
+            .map(|s| DcStorm {
+                dc: dcs.names[s.dc as usize].clone(),
+                tick,
+                edges_affected: s.affected,
+                edges_total: s.total,
+                share: f64::from(s.affected) / f64::from(s.total),
+            })
+            .collect();
+    }
+
+    // Noisy series: streaks and onsets.
+    let required = config.persistence.ticks;
+    let lookback = (config.persistence.onset_lookback as usize).max(required as usize - 1);
+    for p in pending.iter_mut().filter(|p| p.reason.is_none()) {
+        let parts = subjects.parts(&subjects.plans[p.plan]);
+        let prior = prior_streak(&slots.recent, parts, p.finding.metric, lookback);
+        p.finding.streak = prior + 1;
+        p.finding.onset = tick - i64::from(prior) * width.seconds();
+        let jump = is_large_jump(
+            p.finding.relative_deviation,
+            config.metrics.get(p.finding.metric).large_jump,
+        );
+        if config.persistence.enabled && p.finding.streak < required && !jump {
+            p.reason = Some(SuppressionReason::Persistence {
+                streak: p.finding.streak,
+                required,
+            });
+        }
+    }
+
+    for p in pending {
+        let plan = &subjects.plans[p.plan];
+        let point_flags = match &p.reason {
+            None => PointFlags::CANDIDATE | PointFlags::ANOMALOUS,
+            Some(SuppressionReason::Storm { .. }) => PointFlags::CANDIDATE | PointFlags::STORM,
+            Some(SuppressionReason::Persistence { .. }) => PointFlags::CANDIDATE,
+            _ => PointFlags::EMPTY,
+        };
+        if !point_flags.is_empty() {
+            let metric = p.finding.metric;
+            flags.extend(subjects.parts(plan).iter().map(|&entity| FlagPoint {
+                entity,
+                metric,
+                flags: point_flags,
+            }));
+        }
+        match p.reason {
+            None => out.detections.push(p.finding),
+            Some(reason) => out.suppressed.push(Suppressed {
+                finding: p.finding,
+                reason,
+            }),
+        }
+    }
+    out.summary.detections = out.detections.len() as u32;
+    out.summary.suppressed = out.suppressed.len() as u32;
+    out.summary.missing = out.missing.len() as u32;
+    out.summary.insufficient = out.insufficient.len() as u32;
+
+    flags.sort_unstable_by_key(|p| (p.entity, p.metric));
+    flags.dedup_by(|later, kept| {
+        let same = (later.entity, later.metric) == (kept.entity, kept.metric);
+        if same {
+            kept.flags |= later.flags;
+        }
+        same
+    });
+    out.flags = flags;
+    Ok(out)
+}
+
+fn finding(
+    subject: Subject,
+    metric: Metric,
+    p: &Passed,
+    baseline: BaselineUsed,
+    key_edge: bool,
+    tick: Tick,
+) -> Finding {
+    Finding {
+        subject,
+        metric,
+        value: p.value,
+        expected: p.expected,
+        baseline_mean: p.mean,
+        baseline_std_dev: p.std_dev,
+        baseline,
+        g: p.g,
+        g_crit: p.g_crit,
+        relative_deviation: p.relative,
+        direction: p.direction,
+        activity_ratio: p.ratio,
+        key_edge,
+        severity: Severity::new(p.relative, p.g, p.g_crit),
+        onset: tick,
+        streak: 1,
+    }
+}
