@@ -986,3 +986,159 @@ fn round_floats(v: &mut serde_json::Value) {
         _ => {}
     }
 }
+
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Three edges whose history is `f(entity, tick)` over every tick detection reads.
+    fn sim_with(width: BucketWidth, f: impl Fn(u64, Tick) -> Counters) -> Sim {
+        let mut sim = Sim::new(width);
+        for n in ["a", "b", "c"] {
+            sim.cluster(n, None);
+        }
+        let keys = [sim.edge("a", "b"), sim.edge("b", "c"), sim.edge("a", "c")];
+        let ticks = sim.history_ticks(0);
+        for k in keys {
+            sim.fill(k, &ticks, &f);
+        }
+        sim
+    }
+
+    fn width(one_minute: bool) -> BucketWidth {
+        if one_minute {
+            BucketWidth::ONE_MINUTE
+        } else {
+            BucketWidth::FIVE_MINUTES
+        }
+    }
+
+    fn counters(requests: f64, error_share: f64, latency: f64) -> Counters {
+        Counters {
+            requests,
+            errors: (requests * error_share).floor(),
+            latency_ms_sum: requests * latency,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        #[test]
+        fn a_constant_series_never_flags(
+            requests in 0u32..200_000, error_share in 0.0f64..=1.0, latency in 0.0f64..30_000.0,
+            one_minute: bool, alpha in 0.001f64..0.5,
+        ) {
+            let mut sim = sim_with(width(one_minute), |_, _| counters(f64::from(requests), error_share, latency));
+            sim.config.alpha = alpha;
+            let r = sim.run();
+            prop_assert!(r.detections.is_empty() && r.suppressed.is_empty(), "{:#?}", r);
+            prop_assert_eq!(r.summary.insufficient, 0);
+        }
+
+        #[test]
+        fn a_weekly_periodic_series_never_flags(
+            seed: u64, level in 1.0f64..1e5, swing in 0.0f64..0.95, one_minute: bool, alpha in 0.001f64..0.5,
+        ) {
+            // Any shape at all, as long as it repeats every week.
+            let shape = |e: u64, t: Tick, s: u64| 1.0 + swing * noise(seed ^ s, e, t.rem_euclid(WEEK));
+            let mut sim = sim_with(width(one_minute), |e, t| {
+                counters((level * shape(e, t, 1)).round(), 0.02 * shape(e, t, 2), 50.0 * shape(e, t, 3))
+            });
+            sim.config.alpha = alpha;
+            let r = sim.run();
+            prop_assert!(r.detections.is_empty() && r.suppressed.is_empty(), "{:#?}", r);
+        }
+
+        #[test]
+        fn scaling_every_counter_changes_no_flag(
+            seed: u64, noise_level in 0.0f64..0.5, spikes in prop::collection::vec((0usize..3, 0.0f64..5.0), 0..4),
+            exponent in -8i32..=12,
+        ) {
+            // Powers of two scale exactly in binary floating point, so the property holds
+            // exactly rather than up to a last-bit rounding that could tip a borderline test.
+            let scale = 2f64.powi(exponent);
+            let now = 200 * WEEK;
+            let spikes = &spikes;
+            let history = |factor: f64| move |e: u64, t: Tick| {
+                let n = |s: u64| 1.0 + noise_level * noise(seed ^ s, e, t);
+                let mut c = counters((1000.0 * n(1)).round(), 0.01 * n(2), 40.0 * n(3));
+                if t == now {
+                    for &(entity, jump) in spikes {
+                        if entity as u64 == e {
+                            c = Counters { latency_ms_sum: c.latency_ms_sum * (1.0 + jump), requests: (c.requests / (1.0 + jump)).round(), ..c };
+                        }
+                    }
+                }
+                Counters { requests: c.requests * factor, errors: c.errors * factor, latency_ms_sum: c.latency_ms_sum * factor }
+            };
+            let mut plain = sim_with(BucketWidth::FIVE_MINUTES, history(1.0));
+            let mut scaled = sim_with(BucketWidth::FIVE_MINUTES, history(scale));
+            for sim in [&mut plain, &mut scaled] {
+                // An absolute floor in errors is the one setting that is not scale-free.
+                sim.config.metrics.errors.min_absolute_deviation = 0.0;
+            }
+            let (a, b) = (plain.run(), scaled.run());
+            prop_assert_eq!(a.flag_points(), b.flag_points());
+            let kinds = |r: &TickDetections| -> Vec<(Subject, Metric, String)> {
+                r.detections.iter().map(|d| (d.subject.clone(), d.metric, "anomaly".to_string()))
+                    .chain(r.suppressed.iter().map(|s| (s.finding.subject.clone(), s.finding.metric, format!("{:?}", s.reason))))
+                    .collect()
+            };
+            prop_assert_eq!(kinds(&a), kinds(&b));
+        }
+
+        #[test]
+        fn a_spike_of_many_standard_deviations_always_flags(
+            seed: u64, level in 1.0f64..10_000.0, noise_level in 0.0f64..0.4, sds in 10.0f64..1_000.0,
+        ) {
+            let mut sim = sim_with(BucketWidth::FIVE_MINUTES, |e, t| {
+                counters(100.0, 0.0, level * (1.0 + noise_level * noise(seed, e, t)))
+            });
+            let now = sim.now;
+            let baseline: Vec<f64> = (1..=6)
+                .flat_map(|w| (-2..=2).map(move |j| now - w * WEEK + j * 300))
+                .filter_map(|t| sim.store.counters(0, t)?.metric(Metric::Latency))
+                .collect();
+            prop_assert_eq!(baseline.len(), 30);
+            let stats = SampleStats::from_values(&baseline).unwrap();
+            // Many standard deviations, and well over a doubling (the large-jump
+            // threshold) so that no streak is needed.
+            let spike = stats.mean() + (sds * stats.std_dev()).max(1.5 * stats.mean());
+            sim.store.set(0, now, &counters(100.0, 0.0, spike)).unwrap();
+            let r = sim.run();
+            prop_assert!(r.detections.iter().any(|d| d.subject.entities() == [0] && d.metric == Metric::Latency), "{:#?}", r);
+        }
+
+        #[test]
+        fn an_excluded_point_has_no_influence_at_all(
+            seed: u64, week in 1i64..=6, offset in -2i64..=2, how in 0u8..4, huge in 10.0f64..1e6,
+        ) {
+            let now = 200 * WEEK;
+            let excluded_tick = now - week * WEEK + offset * 300;
+            let run = |value_there: f64| {
+                let mut sim = sim_with(BucketWidth::FIVE_MINUTES, |e, t| {
+                    let latency = if t == now { 400.0 } else { 40.0 * (1.0 + 0.05 * noise(seed, e, t)) };
+                    counters(100.0, 0.01, latency)
+                });
+                sim.store.set(0, excluded_tick, &counters(100.0, 0.01, value_there)).unwrap();
+                let window = |scope| ExclusionWindow { scope, metric: Some(Metric::Latency), from: excluded_tick, to: excluded_tick + 300 };
+                match how {
+                    0 => sim.store.set_flags(0, Metric::Latency, excluded_tick, PointFlags::ANOMALOUS).unwrap(),
+                    1 => sim.marks.exclusions.push(window(Scope::Site)),
+                    2 => sim.marks.exclusions.push(window(Scope::Series { key: sim.store.entities()[0] })),
+                    _ => sim.marks.trend_starts.push(TrendStart { scope: Scope::Cluster { cluster: ClusterId(0) }, metric: None, start: excluded_tick + 300 }),
+                }
+                sim.run()
+            };
+            let ordinary = run(40.0);
+            let wild = run(40.0 * huge);
+            prop_assert_eq!(&ordinary, &wild);
+            let d = ordinary.detections.iter().find(|d| d.subject.entities() == [0] && d.metric == Metric::Latency).unwrap();
+            if how < 3 {
+                prop_assert_eq!(d.baseline, BaselineUsed { kind: BaselineKind::Weekly, n: 29 });
+            }
+        }
+    }
+}
