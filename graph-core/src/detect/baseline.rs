@@ -139,18 +139,24 @@ fn gather(
     out: &mut [Vec<f64>; 4],
 ) {
     for slot in slots {
-        if slot.col.is_none() {
+        let Some(col) = slot.col else { continue };
+        let p = read(Some(col), parts);
+        let CellValue::Valid(c) = p.value else {
             continue;
+        };
+        // All four metrics at once; undefined ones (no requests) are NaN.
+        let values = Metric::ALL.map(|m| c.metric(m).unwrap_or(f64::NAN));
+        let mut wanted = need & !slot.site_excluded;
+        if let Some(marks) = marks {
+            for m in Metric::ALL {
+                if marks.excludes(m, slot.tick) {
+                    wanted &= !(1 << m.index());
+                }
+            }
         }
-        let p = read(slot.col, parts);
-        if !matches!(p.value, CellValue::Valid(_)) {
-            continue;
-        }
-        for m in Metric::ALL {
-            if need & (1 << m.index()) != 0
-                && let Some(v) = usable(slot, &p, m, marks)
-            {
-                out[m.index()].push(v);
+        for (i, (v, f)) in values.into_iter().zip(p.flags).enumerate() {
+            if wanted & (1 << i) != 0 && !f.excluded_from_baseline() && v.is_finite() {
+                out[i].push(v);
             }
         }
     }

@@ -79,25 +79,19 @@ impl Subjects {
     }
 }
 
-/// How a cluster appears in a combined series: its service when it is a data-centre
-/// part under maintenance, itself otherwise.
-fn endpoint(catalog: &ClusterCatalog, id: ClusterId, cfg: &MaintenanceConfig) -> Endpoint {
-    if (id.0 as usize) < catalog.len() {
-        let c = catalog.get(id);
-        if c.dc.is_some() && (cfg.services.is_empty() || cfg.services.contains(&c.service)) {
-            return Endpoint::Service {
-                service: c.service.clone(),
-            };
-        }
-    }
-    Endpoint::Cluster { cluster: id }
+/// One end of a group key: a cluster, or a service (index into the interned names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum End {
+    Cluster(u32),
+    Service(u32),
 }
 
 /// Plans the subjects of a tick. Outside maintenance mode every entity is tested on its
-/// own. In maintenance mode, entities whose ends map to the same (service or cluster)
-/// pair and method are summed; groups of one entity stay single.
+/// own. In maintenance mode a cluster that is a data-centre part of a service under
+/// maintenance stands for its service, and entities whose ends and method then agree
+/// are summed; groups of one entity stay single.
 ///
-/// O(E) expected for E entities.
+/// O(E + C) expected for E entities and C clusters.
 pub(crate) fn plan_subjects(
     entities: &[SeriesKey],
     catalog: &ClusterCatalog,
@@ -106,29 +100,54 @@ pub(crate) fn plan_subjects(
     if !cfg.enabled {
         return Subjects::singles(entities.len());
     }
-    let mut index: HashMap<(Endpoint, Endpoint, Option<MethodId>), u32> = HashMap::new();
+    let mut services: Vec<&str> = Vec::new();
+    let mut service_index: HashMap<&str, u32> = HashMap::new();
+    let under: Vec<Option<u32>> = catalog
+        .iter()
+        .map(|(_, c)| {
+            let split =
+                c.dc.is_some() && (cfg.services.is_empty() || cfg.services.contains(&c.service));
+            split.then(|| {
+                *service_index.entry(c.service.as_str()).or_insert_with(|| {
+                    services.push(c.service.as_str());
+                    (services.len() - 1) as u32
+                })
+            })
+        })
+        .collect();
+    let end = |id: ClusterId| {
+        under
+            .get(id.0 as usize)
+            .copied()
+            .flatten()
+            .map_or(End::Cluster(id.0), End::Service)
+    };
+    let endpoint = |end: End| match end {
+        End::Cluster(c) => Endpoint::Cluster {
+            cluster: ClusterId(c),
+        },
+        End::Service(s) => Endpoint::Service {
+            service: services[s as usize].to_owned(),
+        },
+    };
+
+    let mut index: HashMap<(End, End, Option<MethodId>), u32> = HashMap::new();
     let mut groups: Vec<Group> = Vec::new();
     let mut group_of = vec![u32::MAX; entities.len()];
     for (e, key) in entities.iter().enumerate() {
-        let src = endpoint(catalog, key.edge.src, cfg);
-        let dst = endpoint(catalog, key.edge.dst, cfg);
-        if matches!(
-            (&src, &dst),
-            (Endpoint::Cluster { .. }, Endpoint::Cluster { .. })
-        ) {
+        let (src, dst) = (end(key.edge.src), end(key.edge.dst));
+        if matches!((src, dst), (End::Cluster(_), End::Cluster(_))) {
             continue;
         }
-        let g = *index
-            .entry((src.clone(), dst.clone(), key.method))
-            .or_insert_with(|| {
-                groups.push(Group {
-                    src,
-                    dst,
-                    method: key.method,
-                    parts: Vec::new(),
-                });
-                (groups.len() - 1) as u32
+        let g = *index.entry((src, dst, key.method)).or_insert_with(|| {
+            groups.push(Group {
+                src: endpoint(src),
+                dst: endpoint(dst),
+                method: key.method,
+                parts: Vec::new(),
             });
+            (groups.len() - 1) as u32
+        });
         groups[g as usize].parts.push(e as u32);
         group_of[e] = g;
     }
