@@ -17,6 +17,7 @@
 pub mod config;
 pub mod error;
 pub mod handlers;
+pub mod ingest;
 pub mod store;
 
 use std::path::PathBuf;

@@ -1,0 +1,7 @@
+//! Ingestion: the call-statistics format (see `docs/ingest.md`), its validation, and
+//! the time parsing shared with the command line.
+
+pub mod record;
+pub mod timefmt;
+
+pub use record::{CallRecord, Limits, LineError, parse_calls};
