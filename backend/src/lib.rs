@@ -19,6 +19,7 @@ pub mod error;
 pub mod handlers;
 pub mod ingest;
 pub mod store;
+pub mod topology;
 
 use std::path::PathBuf;
 use std::sync::Arc;
