@@ -14,6 +14,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod aggregate;
 pub mod config;
 pub mod error;
 pub mod handlers;
