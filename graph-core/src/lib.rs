@@ -17,6 +17,10 @@
 pub mod api;
 pub mod detect;
 pub mod error;
+pub mod graph;
+pub mod link;
 pub mod model;
+pub mod prune;
+pub mod rank;
 
 pub use error::{Error, Result};

@@ -1,0 +1,944 @@
+//! Root-cause ranking on the anomalous subgraph: follow the latency deltas downstream.
+//!
+//! For a node B, with `w(e)` the requests on edge `e` and `Δ(e)` its latency change:
+//!
+//! * **incoming growth** `I = Σ_in w·Δ / Σ_in w`, the request-weighted latency change of
+//!   the calls into B;
+//! * **explained growth** `X = Σ_out w(B→c)·Δ(B→c) / Σ_in w`: calls compose, so each
+//!   request into B waits for its share of B's own downstream calls, whose latency
+//!   includes their downstream calls in turn;
+//! * **unexplained growth** `U = I − X`: what happened inside B.
+//!
+//! The node whose incoming calls got slower while its own calls did not explain it is a
+//! likely cause; in a chain `a → b → c` where only `c` slowed down, `U` is about zero for
+//! `a` and `b` and the whole growth for `c`, the deepest node. Error-rate growth is
+//! followed the same way. Further evidence: request-volume drops on the calls into B,
+//! whether B's incoming edges went anomalous first (onset order), a config change on B
+//! shortly before onset (from [`crate::link`]), and B's depth in the anomalous
+//! subgraph. Every term, its numbers and its points are listed as [`Evidence`], and a
+//! one-line explanation says the same in words.
+//!
+//! Ranking reads the observations of **all** edges of the call graph, so that a quiet
+//! downstream edge shows that it explains nothing; candidates are the nodes of the
+//! pruned graph. The output is deterministic: ties break by depth, then by name.
+//!
+//! ```
+//! use graph_core::graph::{CallGraph, EdgeAnomaly, EdgeObservation};
+//! use graph_core::link::Links;
+//! use graph_core::model::{Cluster, ClusterCatalog, EdgeKey, Metric};
+//! use graph_core::prune::{prune, PruneOptions};
+//! use graph_core::rank::{rank, RankConfig};
+//!
+//! let mut catalog = ClusterCatalog::new();
+//! let mut add = |n: &str| catalog.insert(Cluster { name: n.into(), service: n.into(), dc: None, tier: None });
+//! let (web, api, db) = (add("web"), add("api"), add("db"));
+//! let slow = |e: f64, c: f64| EdgeAnomaly::new(Metric::Latency, c, e, 2.0, 0);
+//! let graph = CallGraph::new(vec![
+//!     EdgeObservation::new(EdgeKey { src: web, dst: api })
+//!         .with_requests(100.0, 100.0).with_latency(20.0, 50.0).with_anomaly(slow(20.0, 50.0)),
+//!     EdgeObservation::new(EdgeKey { src: api, dst: db })
+//!         .with_requests(100.0, 100.0).with_latency(10.0, 40.0).with_anomaly(slow(10.0, 40.0)),
+//! ]).unwrap();
+//! let pruned = prune(&graph, &[], 0, &PruneOptions::default());
+//! let ranking = rank(&graph, &pruned, &Links::default(), &catalog, &RankConfig::default());
+//! assert_eq!(ranking.candidates[0].name, "db");
+//! assert!(ranking.candidates[0].explanation.starts_with("calls into db +30.0 ms (x4.0)"));
+//! ```
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::graph::{CallGraph, dag};
+use crate::link::Links;
+use crate::model::{ClusterCatalog, ClusterId, EdgeKey, Metric, Tick};
+use crate::prune::{EdgeRole, PrunedGraph};
+
+/// Points given to each kind of evidence when it is at its strongest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RankWeights {
+    /// Unexplained latency growth (relative to the largest among the candidates).
+    pub latency: f64,
+    /// Unexplained error-rate growth (relative to the largest among the candidates).
+    pub error_rate: f64,
+    /// Relative drop of the requests into the node (capped at 1).
+    pub request_drop: f64,
+    /// The node's incoming edges went anomalous first.
+    pub onset: f64,
+    /// A config change on the node shortly before onset.
+    pub config_change: f64,
+    /// Depth in the anomalous subgraph, relative to the deepest.
+    pub depth: f64,
+}
+
+impl Default for RankWeights {
+    fn default() -> Self {
+        RankWeights {
+            latency: 1.0,
+            error_rate: 0.6,
+            request_drop: 0.2,
+            onset: 0.25,
+            config_change: 0.35,
+            depth: 0.1,
+        }
+    }
+}
+
+/// Options of [`rank`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RankConfig {
+    /// Unexplained latency growth below this many ms is no evidence.
+    pub min_latency_ms: f64,
+    /// ... nor below this share of the expected incoming latency.
+    pub min_latency_rel: f64,
+    /// Unexplained error-rate growth below this (0.005 = 0.5 percentage points) is no
+    /// evidence.
+    pub min_error_rate: f64,
+    /// A relative request drop below this is no evidence.
+    pub min_request_drop: f64,
+    /// The onset term halves when the node's onset is this many seconds after the
+    /// first one.
+    pub onset_scale_s: f64,
+    /// Downstream calls that explain less than this share of the incoming growth count
+    /// as "unchanged" in the explanation.
+    pub unchanged_share: f64,
+    /// Points per kind of evidence.
+    pub weights: RankWeights,
+    /// At most this many candidates.
+    pub max_candidates: usize,
+}
+
+impl Default for RankConfig {
+    fn default() -> Self {
+        RankConfig {
+            min_latency_ms: 1.0,
+            min_latency_rel: 0.05,
+            min_error_rate: 0.005,
+            min_request_drop: 0.1,
+            onset_scale_s: 300.0,
+            unchanged_share: 0.1,
+            weights: RankWeights::default(),
+            max_candidates: 20,
+        }
+    }
+}
+
+/// One piece of evidence for a candidate, with its numbers and the points it gave.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Evidence {
+    /// Calls into the node got slower and its own calls do not explain it.
+    Latency {
+        /// Request-weighted latency change of the calls into the node, ms.
+        incoming_ms: f64,
+        /// The part its own downstream calls explain, ms.
+        explained_ms: f64,
+        /// `incoming_ms − explained_ms`.
+        unexplained_ms: f64,
+        /// Expected request-weighted latency of the calls into the node, ms.
+        expected_ms: Option<f64>,
+        /// Current over expected incoming latency.
+        ratio: Option<f64>,
+        /// Points.
+        points: f64,
+    },
+    /// Calls into the node fail more often and its own calls do not explain it.
+    ErrorRate {
+        /// Request-weighted error-rate change of the calls into the node.
+        incoming: f64,
+        /// The part its own downstream calls explain.
+        explained: f64,
+        /// `incoming − explained`.
+        unexplained: f64,
+        /// Expected incoming error rate.
+        expected: Option<f64>,
+        /// Current incoming error rate.
+        current: Option<f64>,
+        /// Points.
+        points: f64,
+    },
+    /// Fewer requests into the node than expected.
+    RequestDrop {
+        /// Requests now.
+        current: f64,
+        /// Requests expected.
+        expected: f64,
+        /// `1 − current / expected`.
+        relative: f64,
+        /// Points.
+        points: f64,
+    },
+    /// When the node's incoming edges went anomalous, against the first edge to.
+    Onset {
+        /// The node's onset.
+        onset: Tick,
+        /// The first onset in the anomalous subgraph.
+        first_onset: Tick,
+        /// The node's first anomalous incoming edge.
+        edge: EdgeKey,
+        /// Points.
+        points: f64,
+    },
+    /// A config change on the node shortly before onset.
+    ConfigChange {
+        /// The change.
+        change_id: u64,
+        /// Who made it.
+        author: String,
+        /// What it was.
+        description: String,
+        /// Onset minus the change's time.
+        seconds_before_onset: i64,
+        /// Points.
+        points: f64,
+    },
+    /// How deep the node sits in the anomalous subgraph (callers at 0).
+    Depth {
+        /// The node's depth.
+        depth: u32,
+        /// The deepest node's depth.
+        max_depth: u32,
+        /// Points.
+        points: f64,
+    },
+}
+
+impl Evidence {
+    /// The points this evidence added to the score.
+    pub fn points(&self) -> f64 {
+        match self {
+            Evidence::Latency { points, .. }
+            | Evidence::ErrorRate { points, .. }
+            | Evidence::RequestDrop { points, .. }
+            | Evidence::Onset { points, .. }
+            | Evidence::ConfigChange { points, .. }
+            | Evidence::Depth { points, .. } => *points,
+        }
+    }
+}
+
+/// A ranked root-cause candidate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    /// 1 for the most likely cause.
+    pub rank: u32,
+    /// The cluster.
+    pub cluster: ClusterId,
+    /// Its name.
+    pub name: String,
+    /// The sum of the evidence points.
+    pub score: f64,
+    /// Depth in the anomalous subgraph.
+    pub depth: u32,
+    /// Why, with the numbers.
+    pub evidence: Vec<Evidence>,
+    /// The same in one line.
+    pub explanation: String,
+}
+
+/// Root-cause candidates, most likely first.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Ranking {
+    /// The candidates.
+    pub candidates: Vec<Candidate>,
+}
+
+impl Ranking {
+    /// The rank of `cluster`, if it is a candidate.
+    pub fn rank_of(&self, cluster: ClusterId) -> Option<u32> {
+        self.candidates
+            .iter()
+            .find(|c| c.cluster == cluster)
+            .map(|c| c.rank)
+    }
+}
+
+/// Weighted sums over the edges into and out of one node.
+#[derive(Debug, Clone, Copy, Default)]
+struct Sums {
+    in_w: f64,
+    lat_w: f64,
+    lat_wd: f64,
+    lat_wexp: f64,
+    lat_wcur: f64,
+    err_w: f64,
+    err_wd: f64,
+    err_wexp: f64,
+    err_wcur: f64,
+    req_cur: f64,
+    req_exp: f64,
+    out_lat_wd: f64,
+    out_err_wd: f64,
+    out_edges: u32,
+    lat_anomaly_in: bool,
+    err_anomaly_in: bool,
+    drop_anomaly_in: bool,
+    onset_in: Option<(Tick, EdgeKey)>,
+}
+
+/// Ranks the nodes of `pruned` as root-cause candidates, reading every edge of `graph`
+/// and the config changes linked to the nodes in `links`. `catalog` names clusters.
+///
+/// # Complexity
+///
+/// O(E + V log V + C) for E edges in `graph`, V candidates and C linked changes.
+///
+/// # Example
+///
+/// ```
+/// use graph_core::graph::{CallGraph, EdgeAnomaly, EdgeObservation};
+/// use graph_core::link::Links;
+/// use graph_core::model::{ClusterCatalog, ClusterId, EdgeKey, Metric};
+/// use graph_core::prune::{prune, PruneOptions};
+/// use graph_core::rank::{rank, RankConfig};
+///
+/// // Two callers of a cluster whose error rate jumped; nothing downstream of it.
+/// let e = |a, b| EdgeKey { src: ClusterId(a), dst: ClusterId(b) };
+/// let failing = |a| EdgeObservation::new(e(a, 2)).with_requests(100.0, 100.0)
+///     .with_error_rate(0.0, 0.2).with_anomaly(EdgeAnomaly::new(Metric::ErrorRate, 0.2, 0.0, 5.0, 0));
+/// let graph = CallGraph::new(vec![failing(0), failing(1)]).unwrap();
+/// let pruned = prune(&graph, &[], 0, &PruneOptions::default());
+/// let r = rank(&graph, &pruned, &Links::default(), &ClusterCatalog::new(), &RankConfig::default());
+/// assert_eq!(r.candidates[0].cluster, ClusterId(2));
+/// assert_eq!(r.rank_of(ClusterId(0)), None); // callers show no evidence
+/// ```
+pub fn rank(
+    graph: &CallGraph,
+    pruned: &PrunedGraph,
+    links: &Links,
+    catalog: &ClusterCatalog,
+    config: &RankConfig,
+) -> Ranking {
+    let cand: &[ClusterId] = &pruned.nodes;
+    if cand.is_empty() {
+        return Ranking::default();
+    }
+    let slot: HashMap<ClusterId, usize> = cand.iter().enumerate().map(|(i, &c)| (c, i)).collect();
+    let mut sums = vec![Sums::default(); cand.len()];
+    for o in graph.observations() {
+        if o.edge.src == o.edge.dst {
+            continue;
+        }
+        let w = o.weight();
+        if let Some(&i) = slot.get(&o.edge.dst) {
+            let s = &mut sums[i];
+            s.in_w += w;
+            if let Some(d) = o.latency_ms.change() {
+                s.lat_w += w;
+                s.lat_wd += w * d;
+                s.lat_wexp += w * o.latency_ms.expected().unwrap_or(0.0);
+                s.lat_wcur += w * o.latency_ms.current().unwrap_or(0.0);
+            }
+            if let Some(d) = o.error_rate.change() {
+                s.err_w += w;
+                s.err_wd += w * d;
+                s.err_wexp += w * o.error_rate.expected().unwrap_or(0.0);
+                s.err_wcur += w * o.error_rate.current().unwrap_or(0.0);
+            }
+            if let (Some(c), Some(e)) = (o.requests.current(), o.requests.expected()) {
+                s.req_cur += c.max(0.0);
+                s.req_exp += e.max(0.0);
+            }
+            for a in &o.anomalies {
+                match a.metric {
+                    Metric::Latency => s.lat_anomaly_in = true,
+                    Metric::ErrorRate | Metric::Errors => s.err_anomaly_in = true,
+                    Metric::Requests => s.drop_anomaly_in |= a.value < a.expected,
+                }
+            }
+            if let Some(t) = o.onset()
+                && s.onset_in.is_none_or(|(best, _)| t < best)
+            {
+                s.onset_in = Some((t, o.edge));
+            }
+        }
+        if let Some(&i) = slot.get(&o.edge.src) {
+            let s = &mut sums[i];
+            s.out_edges += 1;
+            if let Some(d) = o.latency_ms.change() {
+                s.out_lat_wd += w * d;
+            }
+            if let Some(d) = o.error_rate.change() {
+                s.out_err_wd += w * d;
+            }
+        }
+    }
+
+    let depth = depths(pruned, &slot);
+    let max_depth = depth.iter().copied().max().unwrap_or(0);
+    let first_onset = pruned.anomalous().filter_map(|e| e.onset).min();
+
+    // Raw terms per candidate.
+    struct Raw {
+        lat: Option<Growth>,
+        err: Option<Growth>,
+    }
+    /// Incoming, explained and unexplained growth, and two context values.
+    type Growth = (f64, f64, f64, Option<f64>, Option<f64>);
+    let raw: Vec<Raw> = sums
+        .iter()
+        .map(|s| {
+            let lat = (s.lat_w > 0.0 && s.lat_anomaly_in).then(|| {
+                let incoming = s.lat_wd / s.lat_w;
+                let explained = if s.in_w > 0.0 {
+                    s.out_lat_wd / s.in_w
+                } else {
+                    0.0
+                };
+                let expected = s.lat_wexp / s.lat_w;
+                let ratio = (expected > 0.0).then(|| (s.lat_wcur / s.lat_w) / expected);
+                (
+                    incoming,
+                    explained,
+                    incoming - explained,
+                    Some(expected),
+                    ratio,
+                )
+            });
+            let lat = lat.filter(|&(_, _, u, e, _)| {
+                u >= config.min_latency_ms && u >= config.min_latency_rel * e.unwrap_or(0.0)
+            });
+            let err = (s.err_w > 0.0 && s.err_anomaly_in)
+                .then(|| {
+                    let incoming = s.err_wd / s.err_w;
+                    let explained = if s.in_w > 0.0 {
+                        s.out_err_wd / s.in_w
+                    } else {
+                        0.0
+                    };
+                    (
+                        incoming,
+                        explained,
+                        incoming - explained,
+                        Some(s.err_wexp / s.err_w),
+                        Some(s.err_wcur / s.err_w),
+                    )
+                })
+                .filter(|&(_, _, u, _, _)| u >= config.min_error_rate);
+            Raw { lat, err }
+        })
+        .collect();
+    let max_u = raw
+        .iter()
+        .filter_map(|r| r.lat.map(|l| l.2))
+        .fold(0.0, f64::max);
+    let max_err = raw
+        .iter()
+        .filter_map(|r| r.err.map(|l| l.2))
+        .fold(0.0, f64::max);
+
+    let w = &config.weights;
+    let mut out: Vec<Candidate> = Vec::new();
+    for (i, &cluster) in cand.iter().enumerate() {
+        let s = &sums[i];
+        let r = &raw[i];
+        let mut ev = Vec::new();
+        if let Some((incoming, explained, u, expected, ratio)) = r.lat {
+            ev.push(Evidence::Latency {
+                incoming_ms: incoming,
+                explained_ms: explained,
+                unexplained_ms: u,
+                expected_ms: expected,
+                ratio,
+                points: w.latency * u / max_u,
+            });
+        }
+        if let Some((incoming, explained, u, expected, current)) = r.err {
+            ev.push(Evidence::ErrorRate {
+                incoming,
+                explained,
+                unexplained: u,
+                expected,
+                current,
+                points: w.error_rate * u / max_err,
+            });
+        }
+        if s.req_exp > 0.0 {
+            let relative = 1.0 - s.req_cur / s.req_exp;
+            if relative >= config.min_request_drop && s.drop_anomaly_in {
+                ev.push(Evidence::RequestDrop {
+                    current: s.req_cur,
+                    expected: s.req_exp,
+                    relative,
+                    points: w.request_drop * relative.min(1.0),
+                });
+            }
+        }
+        if let (Some((onset, edge)), Some(first)) = (s.onset_in, first_onset) {
+            let late = (onset - first).max(0) as f64;
+            let scale = config.onset_scale_s.max(1.0);
+            ev.push(Evidence::Onset {
+                onset,
+                first_onset: first,
+                edge,
+                points: w.onset / (1.0 + late / scale),
+            });
+        }
+        if let Some(link) = links.node(cluster).and_then(|n| n.changes.first()) {
+            let change = links.change(link.change_id);
+            ev.push(Evidence::ConfigChange {
+                change_id: link.change_id,
+                author: change.map(|c| c.author.clone()).unwrap_or_default(),
+                description: change.map(|c| c.description.clone()).unwrap_or_default(),
+                seconds_before_onset: link.seconds_before_onset,
+                points: w.config_change,
+            });
+        }
+        let substantive = ev.iter().any(|e| {
+            matches!(
+                e,
+                Evidence::Latency { .. }
+                    | Evidence::ErrorRate { .. }
+                    | Evidence::RequestDrop { .. }
+                    | Evidence::ConfigChange { .. }
+            )
+        });
+        if !substantive {
+            continue;
+        }
+        if max_depth > 0 {
+            ev.push(Evidence::Depth {
+                depth: depth[i],
+                max_depth,
+                points: w.depth * f64::from(depth[i]) / f64::from(max_depth),
+            });
+        }
+        let score = ev.iter().map(Evidence::points).sum::<f64>();
+        let name = cluster_name(catalog, cluster);
+        let explanation = explain(&name, s, &ev, first_onset, pruned, config);
+        out.push(Candidate {
+            rank: 0,
+            cluster,
+            name,
+            score,
+            depth: depth[i],
+            evidence: ev,
+            explanation,
+        });
+    }
+    out.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(b.depth.cmp(&a.depth))
+            .then_with(|| a.name.cmp(&b.name))
+            .then(a.cluster.cmp(&b.cluster))
+    });
+    out.truncate(config.max_candidates);
+    for (i, c) in out.iter_mut().enumerate() {
+        c.rank = i as u32 + 1;
+    }
+    Ranking { candidates: out }
+}
+
+/// The name of `id`, or `cluster N` when the catalog does not know it.
+fn cluster_name(catalog: &ClusterCatalog, id: ClusterId) -> String {
+    if (id.0 as usize) < catalog.len() {
+        catalog.name(id).to_string()
+    } else {
+        format!("cluster {}", id.0)
+    }
+}
+
+/// Longest-path depth of every candidate over the anomalous edges, cycles broken by
+/// depth-first back-edge reversal.
+fn depths(pruned: &PrunedGraph, slot: &HashMap<ClusterId, usize>) -> Vec<u32> {
+    let edges: Vec<(u32, u32)> = pruned
+        .edges
+        .iter()
+        .filter(|e| e.role == EdgeRole::Anomalous)
+        .map(|e| (slot[&e.edge.src] as u32, slot[&e.edge.dst] as u32))
+        .collect();
+    let n = pruned.nodes.len();
+    let order: Vec<u32> = (0..n as u32).collect();
+    let back = dag::back_edges(n, &edges, &order);
+    dag::longest_path_layers(n, &edges, &back)
+}
+
+fn minutes(seconds: i64) -> String {
+    if seconds.abs() < 60 {
+        format!("{} s", seconds.abs())
+    } else {
+        format!("{} min", (seconds.abs() as f64 / 60.0).round() as i64)
+    }
+}
+
+fn explain(
+    name: &str,
+    s: &Sums,
+    evidence: &[Evidence],
+    first_onset: Option<Tick>,
+    pruned: &PrunedGraph,
+    config: &RankConfig,
+) -> String {
+    let mut lead = format!("calls into {name}");
+    let mut parts: Vec<String> = Vec::new();
+    let downstream = |incoming: f64, explained: f64, unit: &str, scale: f64, prec: usize| {
+        if s.out_edges == 0 {
+            "it makes no downstream calls".to_string()
+        } else if explained.abs() < config.unchanged_share * incoming.abs() {
+            "its own downstream calls unchanged".to_string()
+        } else {
+            format!(
+                "its downstream calls explain {:+.prec$} {unit} of it",
+                explained * scale
+            )
+        }
+    };
+    let mut led = false;
+    for e in evidence {
+        match *e {
+            Evidence::Latency {
+                incoming_ms,
+                explained_ms,
+                ratio,
+                ..
+            } => {
+                lead.push_str(&format!(" {incoming_ms:+.1} ms"));
+                if let Some(r) = ratio {
+                    lead.push_str(&format!(" (x{r:.1})"));
+                }
+                parts.push(downstream(incoming_ms, explained_ms, "ms", 1.0, 1));
+                led = true;
+            }
+            Evidence::ErrorRate {
+                incoming,
+                explained,
+                expected,
+                current,
+                ..
+            } => {
+                let pp = format!("error rate {:+.1} pp", incoming * 100.0);
+                if led {
+                    parts.push(pp);
+                } else {
+                    lead.push(' ');
+                    lead.push_str(&pp);
+                    if let (Some(e), Some(c)) = (expected, current) {
+                        lead.push_str(&format!(" ({:.1} % -> {:.1} %)", e * 100.0, c * 100.0));
+                    }
+                    parts.push(downstream(incoming, explained, "pp", 100.0, 1));
+                    led = true;
+                }
+            }
+            Evidence::RequestDrop { relative, .. } => {
+                parts.push(format!("requests -{:.0} %", relative * 100.0));
+            }
+            Evidence::Onset { onset, .. } => {
+                let later = pruned
+                    .anomalous()
+                    .filter_map(|e| e.onset)
+                    .any(|t| t > onset);
+                if Some(onset) == first_onset && later {
+                    parts.push("went anomalous first".to_string());
+                }
+            }
+            Evidence::ConfigChange {
+                change_id,
+                ref author,
+                seconds_before_onset,
+                ..
+            } => {
+                let when = if seconds_before_onset >= 0 {
+                    format!("{} before onset", minutes(seconds_before_onset))
+                } else {
+                    format!("{} after onset", minutes(seconds_before_onset))
+                };
+                let by = if author.is_empty() {
+                    String::new()
+                } else {
+                    format!(" by {author}")
+                };
+                parts.push(format!("config change #{change_id}{by} {when}"));
+            }
+            Evidence::Depth { .. } => {}
+        }
+    }
+    if parts.is_empty() {
+        lead
+    } else if led {
+        format!("{lead}; {}", parts.join("; "))
+    } else {
+        format!("{lead}: {}", parts.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{EdgeAnomaly, EdgeObservation};
+    use crate::link::{ConfigChange, LinkConfig, link};
+    use crate::model::Cluster;
+    use crate::prune::{PruneOptions, prune};
+    use proptest::prelude::*;
+
+    const ONSET: Tick = 1_700_000_100;
+    const NOW: Tick = ONSET + 600;
+
+    fn catalog(names: &[&str]) -> ClusterCatalog {
+        let mut c = ClusterCatalog::new();
+        for n in names {
+            c.insert(Cluster {
+                name: (*n).into(),
+                service: (*n).into(),
+                dc: None,
+                tier: None,
+            });
+        }
+        c
+    }
+
+    fn key(c: &ClusterCatalog, a: &str, b: &str) -> EdgeKey {
+        EdgeKey {
+            src: c.id(a).unwrap(),
+            dst: c.id(b).unwrap(),
+        }
+    }
+
+    /// The messaging incident: history loads slowly because the storage cluster holding
+    /// conversations slowed down; errors rise and users give up.
+    fn messaging_incident() -> (ClusterCatalog, CallGraph, Vec<ConfigChange>) {
+        let cat = catalog(&[
+            "mobile-web",
+            "messaging",
+            "messaging-proxy",
+            "messaging-conversation-cdb",
+            "user-cache",
+            "auth",
+        ]);
+        let k = |a, b| key(&cat, a, b);
+        let lat = |e: f64, c: f64, sev: f64, onset: Tick| {
+            EdgeAnomaly::new(Metric::Latency, c, e, sev, onset)
+        };
+        let fewer = |e: f64, c: f64| EdgeAnomaly::new(Metric::Requests, c, e, 0.8, ONSET + 300);
+        let obs = vec![
+            EdgeObservation::new(k("mobile-web", "messaging"))
+                .with_requests(20_000.0, 15_000.0)
+                .with_latency(35.0, 35.5)
+                .with_error_rate(0.001, 0.0015)
+                .with_anomaly(lat(35.0, 35.5, 0.1, ONSET + 300))
+                .with_anomaly(fewer(20_000.0, 15_000.0)),
+            EdgeObservation::new(k("messaging", "messaging-proxy"))
+                .with_requests(1_000.0, 750.0)
+                .with_latency(18.0, 28.0)
+                .with_error_rate(0.002, 0.012)
+                .with_anomaly(lat(18.0, 28.0, 1.2, ONSET))
+                .with_anomaly(fewer(1_000.0, 750.0)),
+            EdgeObservation::new(k("messaging-proxy", "messaging-conversation-cdb"))
+                .with_requests(250.0, 190.0)
+                .with_latency(19.0, 59.0)
+                .with_error_rate(0.004, 0.044)
+                .with_anomaly(lat(19.0, 59.0, 4.5, ONSET))
+                .with_anomaly(EdgeAnomaly::new(
+                    Metric::ErrorRate,
+                    0.044,
+                    0.004,
+                    3.0,
+                    ONSET,
+                )),
+            // Quiet edges around the incident.
+            EdgeObservation::new(k("messaging", "user-cache"))
+                .with_requests(9_000.0, 8_700.0)
+                .with_latency(0.8, 0.81)
+                .with_error_rate(0.0, 0.0),
+            EdgeObservation::new(k("messaging-proxy", "auth"))
+                .with_requests(960.0, 960.0)
+                .with_latency(2.0, 2.05)
+                .with_error_rate(0.0, 0.0),
+            EdgeObservation::new(k("auth", "user-cache"))
+                .with_requests(960.0, 960.0)
+                .with_latency(0.5, 0.5),
+            EdgeObservation::new(k("messaging-conversation-cdb", "messaging-proxy"))
+                .with_requests(5.0, 5.0)
+                .with_latency(1.0, 1.0),
+        ];
+        let changes = vec![
+            ConfigChange {
+                id: 812,
+                ts: ONSET - 360,
+                author: "alice".into(),
+                clusters: vec![cat.id("messaging-conversation-cdb").unwrap()],
+                description: "compaction threads 8 -> 2".into(),
+                link: Some("https://changes.example/812".into()),
+            },
+            ConfigChange {
+                id: 790,
+                ts: ONSET - 86_400,
+                author: "bob".into(),
+                clusters: vec![cat.id("messaging").unwrap()],
+                description: "old change".into(),
+                link: None,
+            },
+        ];
+        (cat, CallGraph::new(obs).unwrap(), changes)
+    }
+
+    fn run(cat: &ClusterCatalog, g: &CallGraph, changes: &[ConfigChange]) -> Ranking {
+        let pruned = prune(g, &[], NOW, &PruneOptions::default());
+        let links = link(&pruned, changes, &[], &LinkConfig::default());
+        rank(g, &pruned, &links, cat, &RankConfig::default())
+    }
+
+    #[test]
+    fn messaging_incident_ranks_the_conversation_store_first() {
+        let (cat, g, changes) = messaging_incident();
+        let r = run(&cat, &g, &changes);
+        let top = &r.candidates[0];
+        assert_eq!(top.name, "messaging-conversation-cdb");
+        assert!(
+            top.explanation.starts_with(
+                "calls into messaging-conversation-cdb +40.0 ms (x3.1); its own downstream calls unchanged"
+            ),
+            "{}",
+            top.explanation
+        );
+        assert!(
+            top.explanation
+                .contains("config change #812 by alice 6 min before onset")
+        );
+        insta::assert_json_snapshot!("messaging_incident_ranking", r);
+    }
+
+    #[test]
+    fn downstream_explained_growth_is_not_blamed_on_the_caller() {
+        let (cat, g, changes) = messaging_incident();
+        let r = run(&cat, &g, &changes);
+        // The proxy's +10 ms is fully explained by its calls into the store.
+        let proxy = cat.id("messaging-proxy").unwrap();
+        let p = r.candidates.iter().find(|c| c.cluster == proxy);
+        assert!(p.is_none_or(|p| {
+            !p.evidence
+                .iter()
+                .any(|e| matches!(e, Evidence::Latency { .. }))
+        }));
+    }
+
+    #[test]
+    fn a_slow_middle_node_beats_its_quiet_callee() {
+        let cat = catalog(&["a", "b", "c"]);
+        let k = |x, y| key(&cat, x, y);
+        let g = CallGraph::new(vec![
+            EdgeObservation::new(k("a", "b"))
+                .with_requests(100.0, 100.0)
+                .with_latency(10.0, 30.0)
+                .with_anomaly(EdgeAnomaly::new(Metric::Latency, 30.0, 10.0, 2.0, 0)),
+            EdgeObservation::new(k("b", "c"))
+                .with_requests(100.0, 100.0)
+                .with_latency(5.0, 5.2),
+        ])
+        .unwrap();
+        let r = run(&cat, &g, &[]);
+        assert_eq!(r.candidates[0].name, "b");
+        assert!(
+            r.candidates[0]
+                .explanation
+                .contains("its own downstream calls unchanged"),
+            "{}",
+            r.candidates[0].explanation
+        );
+    }
+
+    #[test]
+    fn cycles_and_self_loops_rank_without_hanging() {
+        let cat = catalog(&["a", "b"]);
+        let slow = EdgeAnomaly::new(Metric::Latency, 30.0, 10.0, 2.0, 0);
+        let g = CallGraph::new(vec![
+            EdgeObservation::new(key(&cat, "a", "b"))
+                .with_requests(10.0, 10.0)
+                .with_latency(10.0, 30.0)
+                .with_anomaly(slow),
+            EdgeObservation::new(key(&cat, "b", "a"))
+                .with_requests(10.0, 10.0)
+                .with_latency(10.0, 30.0)
+                .with_anomaly(slow),
+            EdgeObservation::new(key(&cat, "b", "b"))
+                .with_requests(10.0, 10.0)
+                .with_latency(1.0, 90.0)
+                .with_anomaly(slow),
+        ])
+        .unwrap();
+        let r = run(&cat, &g, &[]);
+        assert!(r.candidates.len() <= 2);
+    }
+
+    fn arb_obs() -> impl Strategy<Value = Vec<EdgeObservation>> {
+        proptest::collection::btree_map(
+            (0u32..12, 0u32..12),
+            (
+                0.0f64..1000.0,
+                0.0f64..1000.0,
+                0.0f64..100.0,
+                0.0f64..100.0,
+                0.0f64..0.2,
+                0.0f64..0.2,
+                0u8..4,
+                0i64..5,
+            ),
+            0..60,
+        )
+        .prop_map(|m| {
+            m.into_iter()
+                .map(|((a, b), (re, rc, le, lc, ee, ec, kind, onset))| {
+                    let edge = EdgeKey {
+                        src: ClusterId(a),
+                        dst: ClusterId(b),
+                    };
+                    let mut o = EdgeObservation::new(edge)
+                        .with_requests(re, rc)
+                        .with_latency(le, lc)
+                        .with_error_rate(ee, ec);
+                    let onset = onset * 300;
+                    match kind {
+                        1 => {
+                            o.anomalies
+                                .push(EdgeAnomaly::new(Metric::Latency, lc, le, 1.0, onset))
+                        }
+                        2 => o.anomalies.push(EdgeAnomaly::new(
+                            Metric::ErrorRate,
+                            ec,
+                            ee,
+                            1.0,
+                            onset,
+                        )),
+                        3 => {
+                            o.anomalies
+                                .push(EdgeAnomaly::new(Metric::Requests, rc, re, 1.0, onset))
+                        }
+                        _ => {}
+                    }
+                    o
+                })
+                .collect()
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn ranking_is_deterministic_whatever_the_input_order(obs in arb_obs(), seed in any::<u64>()) {
+            let names: Vec<String> = (0..12).map(|i| format!("c{i:02}")).collect();
+            let cat = catalog(&names.iter().map(String::as_str).collect::<Vec<_>>());
+            let g1 = CallGraph::new(obs.clone()).unwrap();
+            let mut shuffled = obs;
+            let n = shuffled.len();
+            if n > 1 {
+                for i in 0..n {
+                    let j = (seed.wrapping_mul(6364136223846793005).wrapping_add(i as u64) % n as u64) as usize;
+                    shuffled.swap(i, j);
+                }
+            }
+            let g2 = CallGraph::new(shuffled).unwrap();
+            let a = run(&cat, &g1, &[]);
+            let b = run(&cat, &g2, &[]);
+            prop_assert_eq!(&a, &b);
+            for (i, c) in a.candidates.iter().enumerate() {
+                prop_assert_eq!(c.rank as usize, i + 1);
+                prop_assert!(c.score.is_finite());
+                prop_assert!(!c.explanation.is_empty());
+            }
+            for w in a.candidates.windows(2) {
+                prop_assert!(w[0].score >= w[1].score);
+            }
+        }
+    }
+}
