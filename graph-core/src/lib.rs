@@ -18,6 +18,7 @@ pub mod api;
 pub mod detect;
 pub mod error;
 pub mod graph;
+pub mod layout;
 pub mod link;
 pub mod model;
 pub mod prune;
