@@ -23,5 +23,6 @@ pub mod link;
 pub mod model;
 pub mod prune;
 pub mod rank;
+pub mod snapshot;
 
 pub use error::{Error, Result};
