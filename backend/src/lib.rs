@@ -52,7 +52,10 @@ pub struct AppState {
 impl AppState {
     /// Opens the configured store.
     pub fn open(config: &Config) -> anyhow::Result<Self> {
-        let store = RedbStore::open(&config.store.data_dir)?;
+        let store = RedbStore::open(
+            &config.store.data_dir,
+            graph_core::model::BucketWidth::FIVE_MINUTES,
+        )?;
         Ok(AppState {
             store: Arc::new(store),
             started: Instant::now(),

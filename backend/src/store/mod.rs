@@ -1,9 +1,12 @@
 //! Storage behind a trait. The embedded [`redb`](RedbStore) store is the default: one
 //! file, durable once a write returns, no service to run.
 
+pub mod cells;
 mod redb_store;
+pub mod registry;
 
-pub use redb_store::RedbStore;
+pub use redb_store::{RedbStore, SCHEMA_VERSION, WriteBatch};
+pub use registry::{Persisted, Registry};
 
 use graph_core::api::StoreHealth;
 

@@ -1,16 +1,32 @@
 //! The embedded store: a single redb file with versioned schema migrations.
+//!
+//! Layout (see `docs/storage.md`): series data lives in `cells`, keyed by
+//! `(hour start, entity)`, each value holding that hour's buckets. A detection tick
+//! reads a few hour ranges across all entities; an edge chart reads one key per hour.
 
 use std::path::{Path, PathBuf};
 
 use graph_core::api::StoreHealth;
-use redb::{Database, ReadableDatabase, TableDefinition};
+use graph_core::detect::{Cell, Column, FrameStore, MethodId, PointFlags, SeriesKey};
+use graph_core::model::{BucketWidth, ClusterId, Counters, EdgeKey, Metric, Tick};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
+use super::cells::{self, CHUNK_SECONDS};
+use super::registry::{Persisted, Registry};
 use super::{Store, StoreError};
 
 /// Schema version this build writes. Each step up is one function in [`MIGRATIONS`].
 pub const SCHEMA_VERSION: u64 = 1;
 
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
+const CLUSTERS: TableDefinition<'_, u32, &str> = TableDefinition::new("clusters");
+const METHODS: TableDefinition<'_, u32, &str> = TableDefinition::new("methods");
+/// entity -> (src cluster, dst cluster, method id + 1 or 0 for the edge total)
+const ENTITIES: TableDefinition<'_, u32, (u32, u32, u32)> = TableDefinition::new("entities");
+/// (hour start, entity) -> that hour's cells
+const CELLS: TableDefinition<'_, (i64, u32), &[u8]> = TableDefinition::new("cells");
+/// server name -> records seen whose server the topology did not map
+const UNMAPPED: TableDefinition<'_, &str, u64> = TableDefinition::new("unmapped");
 
 type Migration = fn(&redb::WriteTransaction) -> Result<(), redb::Error>;
 
@@ -19,7 +35,21 @@ const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] = [migrate_0_to_1];
 
 fn migrate_0_to_1(tx: &redb::WriteTransaction) -> Result<(), redb::Error> {
     tx.open_table(META)?;
+    tx.open_table(CLUSTERS)?;
+    tx.open_table(METHODS)?;
+    tx.open_table(ENTITIES)?;
+    tx.open_table(CELLS)?;
+    tx.open_table(UNMAPPED)?;
     Ok(())
+}
+
+/// Everything one ingest batch changes, written in one transaction.
+#[derive(Debug, Default)]
+pub struct WriteBatch {
+    /// Counters to add, per tick and entity.
+    pub cells: Vec<(Tick, u32, Counters)>,
+    /// Unmapped servers with how many records named them.
+    pub unmapped: Vec<(String, u64)>,
 }
 
 /// The default store.
@@ -27,6 +57,7 @@ fn migrate_0_to_1(tx: &redb::WriteTransaction) -> Result<(), redb::Error> {
 pub struct RedbStore {
     db: Database,
     path: PathBuf,
+    width: BucketWidth,
 }
 
 impl RedbStore {
@@ -34,31 +65,62 @@ impl RedbStore {
     pub const FILE_NAME: &'static str = "epicenter.redb";
 
     /// Opens (creating if needed) the store in `data_dir` and migrates it to
-    /// [`SCHEMA_VERSION`].
-    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+    /// [`SCHEMA_VERSION`]. A new store records `width`; an existing one must match it.
+    pub fn open(data_dir: &Path, width: BucketWidth) -> Result<Self, StoreError> {
         let path = data_dir.join(Self::FILE_NAME);
         let open_err = |message: String| StoreError::Open {
             path: path.display().to_string(),
             message,
         };
+        if CHUNK_SECONDS % width.seconds() != 0 {
+            return Err(open_err(format!(
+                "bucket width {} s must divide an hour",
+                width.seconds()
+            )));
+        }
         std::fs::create_dir_all(data_dir).map_err(|e| open_err(e.to_string()))?;
-        let db = Database::create(&path).map_err(|e| open_err(e.to_string()))?;
-        let store = RedbStore { db, path };
+        let db = Database::builder()
+            .set_cache_size(256 * 1024 * 1024)
+            .create(&path)
+            .map_err(|e| open_err(e.to_string()))?;
+        let store = RedbStore { db, path, width };
         store.migrate()?;
+        store.check_width()?;
         Ok(store)
     }
 
     /// The schema version recorded in the file.
     pub fn schema_version(&self) -> Result<u64, StoreError> {
+        self.meta("schema_version").map(|v| v.unwrap_or(0))
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<u64>, StoreError> {
         let tx = self.db.begin_read().map_err(backend)?;
         match tx.open_table(META) {
-            Ok(t) => Ok(t
-                .get("schema_version")
-                .map_err(backend)?
-                .map(|v| v.value())
-                .unwrap_or(0)),
-            Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
+            Ok(t) => Ok(t.get(key).map_err(backend)?.map(|v| v.value())),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
             Err(e) => Err(backend(e)),
+        }
+    }
+
+    fn check_width(&self) -> Result<(), StoreError> {
+        match self.meta("bucket_width_s")? {
+            Some(w) if w as i64 != self.width.seconds() => Err(StoreError::Open {
+                path: self.path.display().to_string(),
+                message: format!(
+                    "the store was created with {w} s buckets, but {} s are configured",
+                    self.width.seconds()
+                ),
+            }),
+            Some(_) => Ok(()),
+            None => {
+                let tx = self.db.begin_write().map_err(backend)?;
+                tx.open_table(META)
+                    .map_err(backend)?
+                    .insert("bucket_width_s", self.width.seconds() as u64)
+                    .map_err(backend)?;
+                tx.commit().map_err(backend)
+            }
         }
     }
 
@@ -81,6 +143,270 @@ impl RedbStore {
             tracing::info!(from, to = from + 1, "store migrated");
         }
         Ok(())
+    }
+
+    /// Bucket width of the stored series.
+    pub fn bucket_width(&self) -> BucketWidth {
+        self.width
+    }
+
+    /// Loads the id registry.
+    pub fn registry(&self) -> Result<Registry, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let mut clusters = Vec::new();
+        for row in tx
+            .open_table(CLUSTERS)
+            .map_err(backend)?
+            .iter()
+            .map_err(backend)?
+        {
+            let (_, v) = row.map_err(backend)?;
+            clusters.push(
+                serde_json::from_str(v.value())
+                    .map_err(|e| StoreError::Backend(format!("cluster record: {e}")))?,
+            );
+        }
+        let mut methods = Vec::new();
+        for row in tx
+            .open_table(METHODS)
+            .map_err(backend)?
+            .iter()
+            .map_err(backend)?
+        {
+            methods.push(row.map_err(backend)?.1.value().to_string());
+        }
+        let mut entities = Vec::new();
+        for row in tx
+            .open_table(ENTITIES)
+            .map_err(backend)?
+            .iter()
+            .map_err(backend)?
+        {
+            let (src, dst, m) = row.map_err(backend)?.1.value();
+            let edge = EdgeKey {
+                src: ClusterId(src),
+                dst: ClusterId(dst),
+            };
+            entities.push(if m == 0 {
+                SeriesKey::edge(edge)
+            } else {
+                SeriesKey::method(edge, MethodId(m - 1))
+            });
+        }
+        Ok(Registry::from_parts(clusters, methods, entities))
+    }
+
+    /// Writes the registry entries added since `since` and the batch, atomically. With
+    /// `durable`, the call returns only once the data is on disk; bulk loads pass
+    /// `false` for all but their last call.
+    pub fn write(
+        &self,
+        registry: &Registry,
+        since: Persisted,
+        batch: &WriteBatch,
+        durable: bool,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.db.begin_write().map_err(backend)?;
+        tx.set_durability(if durable {
+            Durability::Immediate
+        } else {
+            Durability::None
+        })
+        .map_err(backend)?;
+        {
+            let mut t = tx.open_table(CLUSTERS).map_err(backend)?;
+            for (id, c) in registry.catalog.iter().skip(since.clusters) {
+                let json =
+                    serde_json::to_string(c).map_err(|e| StoreError::Backend(e.to_string()))?;
+                t.insert(id.0, json.as_str()).map_err(backend)?;
+            }
+            let mut t = tx.open_table(METHODS).map_err(backend)?;
+            for (i, m) in registry.methods().iter().enumerate().skip(since.methods) {
+                t.insert(i as u32, m.as_str()).map_err(backend)?;
+            }
+            let mut t = tx.open_table(ENTITIES).map_err(backend)?;
+            for (i, k) in registry.entities().iter().enumerate().skip(since.entities) {
+                let m = k.method.map_or(0, |m| m.0 + 1);
+                t.insert(i as u32, (k.edge.src.0, k.edge.dst.0, m))
+                    .map_err(backend)?;
+            }
+            let mut t = tx.open_table(CELLS).map_err(backend)?;
+            let mut i = 0;
+            let rows = &batch.cells;
+            while i < rows.len() {
+                // Rows are grouped by (hour, entity) so each chunk is read and written once.
+                let key = (cells::chunk_of(rows[i].0), rows[i].1);
+                let mut chunk = match t.get(key).map_err(backend)? {
+                    Some(v) => v.value().to_vec(),
+                    None => cells::empty_chunk(self.width),
+                };
+                while i < rows.len() && (cells::chunk_of(rows[i].0), rows[i].1) == key {
+                    cells::add_to_cell(
+                        &mut chunk,
+                        cells::slot_of(rows[i].0, self.width),
+                        &rows[i].2,
+                    );
+                    i += 1;
+                }
+                t.insert(key, chunk.as_slice()).map_err(backend)?;
+            }
+            let mut t = tx.open_table(UNMAPPED).map_err(backend)?;
+            for (server, n) in &batch.unmapped {
+                let old = t
+                    .get(server.as_str())
+                    .map_err(backend)?
+                    .map(|v| v.value())
+                    .unwrap_or(0);
+                t.insert(server.as_str(), old + n).map_err(backend)?;
+            }
+        }
+        tx.commit().map_err(backend)
+    }
+
+    /// Loads the buckets `ticks` of every entity into an in-memory view for detection.
+    ///
+    /// # Complexity
+    /// One range scan per distinct hour among `ticks`, over all entities.
+    pub fn load_view(&self, registry: &Registry, ticks: &[Tick]) -> Result<FrameStore, StoreError> {
+        let mut view = FrameStore::new(self.width);
+        for m in registry.methods() {
+            view.intern_method(m);
+        }
+        for k in registry.entities() {
+            view.add_entity(*k);
+        }
+        let n = registry.entities().len();
+        let mut hours: Vec<i64> = ticks.iter().map(|t| cells::chunk_of(*t)).collect();
+        hours.sort_unstable();
+        hours.dedup();
+        let tx = self.db.begin_read().map_err(backend)?;
+        let table = tx.open_table(CELLS).map_err(backend)?;
+        let per = cells::cells_per_chunk(self.width);
+        for hour in hours {
+            let wanted: Vec<usize> = (0..per)
+                .filter(|s| ticks.contains(&(hour + *s as i64 * self.width.seconds())))
+                .collect();
+            let mut columns: Vec<Vec<Cell>> =
+                wanted.iter().map(|_| vec![Cell::MISSING; n]).collect();
+            let mut any = vec![false; wanted.len()];
+            for row in table
+                .range((hour, 0u32)..=(hour, u32::MAX))
+                .map_err(backend)?
+            {
+                let (k, v) = row.map_err(backend)?;
+                let entity = k.value().1 as usize;
+                if entity >= n {
+                    continue;
+                }
+                for (c, &slot) in wanted.iter().enumerate() {
+                    let cell = cells::read_cell(v.value(), slot);
+                    if cell.counters().is_some()
+                        || !matches!(cell.value(), graph_core::detect::CellValue::NoData)
+                    {
+                        any[c] = true;
+                    }
+                    columns[c][entity] = cell;
+                }
+            }
+            for ((slot, cells), present) in wanted.into_iter().zip(columns).zip(any) {
+                if present {
+                    let tick = hour + slot as i64 * self.width.seconds();
+                    view.insert_column(tick, Column::from_cells(cells))
+                        .map_err(|e| StoreError::Backend(e.to_string()))?;
+                }
+            }
+        }
+        Ok(view)
+    }
+
+    /// The cells of one entity for ticks in `from..to`, in time order (missing buckets
+    /// are left out).
+    pub fn entity_cells(
+        &self,
+        entity: u32,
+        from: Tick,
+        to: Tick,
+    ) -> Result<Vec<(Tick, Cell)>, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let table = tx.open_table(CELLS).map_err(backend)?;
+        let mut out = Vec::new();
+        let mut hour = cells::chunk_of(from);
+        while hour < to {
+            if let Some(v) = table.get((hour, entity)).map_err(backend)? {
+                for slot in 0..cells::cells_per_chunk(self.width) {
+                    let tick = hour + slot as i64 * self.width.seconds();
+                    let cell = cells::read_cell(v.value(), slot);
+                    if tick >= from
+                        && tick < to
+                        && !matches!(cell.value(), graph_core::detect::CellValue::NoData)
+                    {
+                        out.push((tick, cell));
+                    }
+                }
+            }
+            hour += CHUNK_SECONDS;
+        }
+        Ok(out)
+    }
+
+    /// Replaces the detection flags of bucket `tick` for every entity: `flags` lists
+    /// the entities with flags; all others are cleared.
+    pub fn write_flags(
+        &self,
+        tick: Tick,
+        flags: &[(u32, [PointFlags; 4])],
+    ) -> Result<(), StoreError> {
+        let hour = cells::chunk_of(tick);
+        let slot = cells::slot_of(tick, self.width);
+        let tx = self.db.begin_write().map_err(backend)?;
+        {
+            let mut table = tx.open_table(CELLS).map_err(backend)?;
+            let mut updates: Vec<((i64, u32), Vec<u8>)> = Vec::new();
+            let mut wanted: std::collections::HashMap<u32, [PointFlags; 4]> =
+                flags.iter().copied().collect();
+            for row in table
+                .range((hour, 0u32)..=(hour, u32::MAX))
+                .map_err(backend)?
+            {
+                let (k, v) = row.map_err(backend)?;
+                let entity = k.value().1;
+                let mut cell = cells::read_cell(v.value(), slot);
+                let new = wanted.remove(&entity).unwrap_or([PointFlags::EMPTY; 4]);
+                if cell.all_flags() != new {
+                    for (i, m) in Metric::ALL.iter().enumerate() {
+                        cell.set_flags(*m, new[i]);
+                    }
+                    let mut chunk = v.value().to_vec();
+                    cells::write_cell(&mut chunk, slot, &cell);
+                    updates.push((k.value(), chunk));
+                }
+            }
+            for (entity, new) in wanted {
+                let mut chunk = cells::empty_chunk(self.width);
+                let mut cell = Cell::MISSING;
+                for (i, m) in Metric::ALL.iter().enumerate() {
+                    cell.set_flags(*m, new[i]);
+                }
+                cells::write_cell(&mut chunk, slot, &cell);
+                updates.push(((hour, entity), chunk));
+            }
+            for (k, v) in updates {
+                table.insert(k, v.as_slice()).map_err(backend)?;
+            }
+        }
+        tx.commit().map_err(backend)
+    }
+
+    /// Servers the topology did not map, with how many records named them.
+    pub fn unmapped(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let t = tx.open_table(UNMAPPED).map_err(backend)?;
+        let mut out = Vec::new();
+        for row in t.iter().map_err(backend)? {
+            let (k, v) = row.map_err(backend)?;
+            out.push((k.value().to_string(), v.value()));
+        }
+        Ok(out)
     }
 }
 
@@ -109,22 +435,27 @@ impl Store for RedbStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use graph_core::detect::SeriesView;
+    use graph_core::model::Cluster;
+
+    fn open(dir: &Path) -> RedbStore {
+        RedbStore::open(dir, BucketWidth::FIVE_MINUTES).unwrap()
+    }
 
     #[test]
     fn a_new_store_is_migrated_and_reopens_at_the_same_version() {
         let dir = tempfile::tempdir().unwrap();
-        let s = RedbStore::open(dir.path()).unwrap();
+        let s = open(dir.path());
         assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
         assert_eq!(s.health().status, "ok");
         drop(s);
-        let s = RedbStore::open(dir.path()).unwrap();
-        assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+        assert_eq!(open(dir.path()).schema_version().unwrap(), SCHEMA_VERSION);
     }
 
     #[test]
-    fn a_store_from_a_newer_version_is_refused() {
+    fn a_store_from_a_newer_version_or_another_bucket_width_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let s = RedbStore::open(dir.path()).unwrap();
+        let s = open(dir.path());
         let tx = s.db.begin_write().unwrap();
         tx.open_table(META)
             .unwrap()
@@ -132,7 +463,117 @@ mod tests {
             .unwrap();
         tx.commit().unwrap();
         drop(s);
-        let err = RedbStore::open(dir.path()).unwrap_err();
+        let err = RedbStore::open(dir.path(), BucketWidth::FIVE_MINUTES).unwrap_err();
         assert!(matches!(err, StoreError::SchemaTooNew { .. }), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        drop(open(dir.path()));
+        let err = RedbStore::open(dir.path(), BucketWidth::ONE_MINUTE)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("created with 300 s buckets"), "{err}");
+    }
+
+    fn cluster(name: &str) -> Cluster {
+        Cluster {
+            name: name.into(),
+            service: name.into(),
+            dc: None,
+            tier: None,
+        }
+    }
+
+    #[test]
+    fn written_cells_come_back_in_views_charts_and_after_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        let mut reg = s.registry().unwrap();
+        let since = reg.persisted();
+        let (a, b) = (reg.cluster(cluster("a")), reg.cluster(cluster("b")));
+        let edge = EdgeKey { src: a, dst: b };
+        let e = reg.entity(SeriesKey::edge(edge));
+        let m = reg.method("get");
+        let em = reg.entity(SeriesKey::method(edge, m));
+        let c = |r: f64| Counters {
+            requests: r,
+            errors: 0.0,
+            latency_ms_sum: r * 10.0,
+        };
+        let mut batch = WriteBatch {
+            cells: vec![
+                (3600, e, c(10.0)),
+                (3600, e, c(5.0)),
+                (3900, e, c(7.0)),
+                (7200, em, c(1.0)),
+            ],
+            unmapped: vec![("x".into(), 2)],
+        };
+        batch.cells.sort_by_key(|r| (cells::chunk_of(r.0), r.1));
+        s.write(&reg, since, &batch, true).unwrap();
+        drop(s);
+        let s = open(dir.path());
+        let reg = s.registry().unwrap();
+        assert_eq!(reg.find_entity(&SeriesKey::edge(edge)), Some(e));
+        assert_eq!(reg.method_name(m), Some("get"));
+        let view = s.load_view(&reg, &[3600, 3900, 4200, 7200]).unwrap();
+        assert_eq!(
+            view.column(3600)
+                .unwrap()
+                .cell(e as usize)
+                .counters()
+                .unwrap()
+                .requests,
+            15.0
+        );
+        assert_eq!(
+            view.column(3900)
+                .unwrap()
+                .cell(e as usize)
+                .counters()
+                .unwrap()
+                .requests,
+            7.0
+        );
+        assert!(view.column(4200).is_none());
+        assert_eq!(
+            view.column(7200)
+                .unwrap()
+                .cell(em as usize)
+                .counters()
+                .unwrap()
+                .requests,
+            1.0
+        );
+        let chart = s.entity_cells(e, 0, 10_000).unwrap();
+        assert_eq!(
+            chart.iter().map(|(t, _)| *t).collect::<Vec<_>>(),
+            vec![3600, 3900]
+        );
+        assert_eq!(s.unmapped().unwrap(), vec![("x".to_string(), 2)]);
+        s.write_flags(
+            3900,
+            &[(
+                e,
+                [
+                    PointFlags::ANOMALOUS,
+                    PointFlags::EMPTY,
+                    PointFlags::EMPTY,
+                    PointFlags::EMPTY,
+                ],
+            )],
+        )
+        .unwrap();
+        assert!(
+            s.entity_cells(e, 3900, 4200).unwrap()[0]
+                .1
+                .flags(Metric::Latency)
+                .contains(PointFlags::ANOMALOUS)
+        );
+        s.write_flags(3900, &[]).unwrap();
+        assert!(
+            s.entity_cells(e, 3900, 4200).unwrap()[0]
+                .1
+                .flags(Metric::Latency)
+                .is_empty()
+        );
     }
 }
