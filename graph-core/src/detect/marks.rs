@@ -91,7 +91,20 @@ pub struct MarkContext {
 }
 
 impl MarkContext {
-    /// Checks that every window is non-empty.
+    /// Checks that every exclusion window is non-empty; the error names the window.
+    ///
+    /// # Complexity
+    ///
+    /// O(w) for w windows.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use graph_core::detect::{ExclusionWindow, MarkContext, Scope};
+    /// let empty = ExclusionWindow { scope: Scope::Site, metric: None, from: 600, to: 600 };
+    /// let marks = MarkContext { exclusions: vec![empty], ..MarkContext::default() };
+    /// assert!(marks.validate().unwrap_err().to_string().contains("exclusion window 0"));
+    /// ```
     pub fn validate(&self) -> Result<()> {
         for (i, w) in self.exclusions.iter().enumerate() {
             if w.from >= w.to {

@@ -56,7 +56,7 @@ impl SeriesKey {
 ///
 /// [`TickDetections::flags_for`]: super::TickDetections::flags_for
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(from = "u8", into = "u8")]
 #[repr(transparent)]
 pub struct PointFlags(u8);
 
@@ -101,6 +101,18 @@ impl PointFlags {
     /// belonged to a storm.
     pub const fn excluded_from_baseline(self) -> bool {
         self.intersects(PointFlags(Self::ANOMALOUS.0 | Self::STORM.0))
+    }
+}
+
+impl From<u8> for PointFlags {
+    fn from(bits: u8) -> Self {
+        PointFlags::from_bits_truncate(bits)
+    }
+}
+
+impl From<PointFlags> for u8 {
+    fn from(flags: PointFlags) -> u8 {
+        flags.bits()
     }
 }
 
@@ -378,6 +390,16 @@ mod tests {
         }
         assert_eq!(Cell::MISSING.value(), CellValue::NoData);
         assert_eq!(Column::new().cell(7).value(), CellValue::NoData);
+    }
+
+    #[test]
+    fn flags_serialise_as_their_bits_and_drop_unknown_ones() {
+        let f = PointFlags::CANDIDATE | PointFlags::STORM;
+        assert_eq!(serde_json::to_string(&f).unwrap(), "5");
+        assert_eq!(
+            serde_json::from_str::<PointFlags>("255").unwrap(),
+            PointFlags::from_bits_truncate(7)
+        );
     }
 
     #[test]

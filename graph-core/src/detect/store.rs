@@ -214,7 +214,28 @@ impl FrameStore {
         Ok(())
     }
 
-    /// Drops every column and activity value before `tick`.
+    /// Drops every column and activity value before `tick`, e.g. what no baseline
+    /// reaches any more.
+    ///
+    /// # Complexity
+    ///
+    /// O(log T) to split, plus freeing the dropped columns.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use graph_core::detect::{DetectConfig, FrameStore, SeriesKey};
+    /// use graph_core::model::{BucketWidth, ClusterId, Counters, EdgeKey, WEEK};
+    /// let width = BucketWidth::FIVE_MINUTES;
+    /// let mut s = FrameStore::new(width);
+    /// let key = SeriesKey::edge(EdgeKey { src: ClusterId(0), dst: ClusterId(1) });
+    /// for t in [0, WEEK, 8 * WEEK] {
+    ///     s.insert(t, key, &Counters::default()).unwrap();
+    /// }
+    /// let oldest_needed = DetectConfig::default().ticks_needed(8 * WEEK, width)[0];
+    /// s.evict_before(oldest_needed);
+    /// assert_eq!(s.ticks().collect::<Vec<_>>(), vec![8 * WEEK]);
+    /// ```
     pub fn evict_before(&mut self, tick: Tick) {
         self.columns = self.columns.split_off(&tick);
         self.activity = self.activity.split_off(&tick);
