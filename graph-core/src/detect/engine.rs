@@ -157,7 +157,7 @@ pub fn detect<V: SeriesView + ?Sized>(
     let entities = view.entities();
     if u32::try_from(entities.len()).is_err() {
         return Err(Error::InvalidInput(format!(
-            "{} entities: at most 2^32 are supported",
+            "{} entities: at most 2^32 - 1 are supported",
             entities.len()
         )));
     }
