@@ -16,6 +16,7 @@
 
 pub mod aggregate;
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod handlers;
 pub mod ingest;

@@ -36,6 +36,13 @@ struct ServeArgs {
     /// Folder of the built front end (overrides `server.static_dir`).
     #[arg(long)]
     static_dir: Option<PathBuf>,
+    /// Load the demo portal (six weeks of a synthetic site with incidents in the last
+    /// day) into the store if it is empty, or if the demo in it is more than an hour old.
+    #[arg(long)]
+    demo: bool,
+    /// Weeks of history for the demo (the default six give full weekly baselines).
+    #[arg(long, default_value_t = 6, requires = "demo")]
+    demo_weeks: u32,
 }
 
 #[tokio::main]
@@ -65,6 +72,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if !config.server.static_dir.join("index.html").is_file() {
         tracing::warn!(dir = %config.server.static_dir.display(), "no built front end found; serving the API only");
     }
+    if args.demo {
+        prepare_demo(&config, args.demo_weeks)?;
+    }
     let state = AppState::open(&config).context("opening the store")?;
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
@@ -75,6 +85,51 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown())
         .await?;
+    Ok(())
+}
+
+/// Loads or refreshes the demo portal in the configured store.
+fn prepare_demo(config: &Config, weeks: u32) -> anyhow::Result<()> {
+    use epicenter_backend::demo::{DemoPlan, load_demo, plan};
+    use epicenter_backend::store::RedbStore;
+    let width = graph_core::model::BucketWidth::FIVE_MINUTES;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as i64;
+    let end = width.floor(now);
+    let mut store = RedbStore::open(&config.store.data_dir, width).context("opening the store")?;
+    match plan(&store, now, 3600)? {
+        DemoPlan::Keep => {
+            println!(
+                "Demo data in {} is recent; keeping it.",
+                store.path().display()
+            );
+            return Ok(());
+        }
+        DemoPlan::Recreate => {
+            let path = store.path().to_path_buf();
+            drop(store);
+            std::fs::remove_file(&path)
+                .with_context(|| format!("removing the old demo store {}", path.display()))?;
+            println!(
+                "The demo data in {} was more than an hour old; recreating it.",
+                path.display()
+            );
+            store = RedbStore::open(&config.store.data_dir, width)?;
+        }
+        DemoPlan::Load => {}
+    }
+    println!("Generating the demo portal ({weeks} weeks of history) and loading it...");
+    let r = load_demo(&mut store, end, weeks)?;
+    println!(
+        "Demo loaded: {} clusters, {} series, {} to {} (generated in {:.1} s, stored in {:.1} s).",
+        r.clusters,
+        r.entities,
+        epicenter_backend::ingest::timefmt::format_time(r.range.0),
+        epicenter_backend::ingest::timefmt::format_time(r.range.1),
+        r.generate_s,
+        r.write_s
+    );
     Ok(())
 }
 

@@ -94,13 +94,29 @@ impl RedbStore {
         self.meta("schema_version").map(|v| v.unwrap_or(0))
     }
 
-    fn meta(&self, key: &str) -> Result<Option<u64>, StoreError> {
+    /// A number from the `meta` table.
+    pub fn meta(&self, key: &str) -> Result<Option<u64>, StoreError> {
         let tx = self.db.begin_read().map_err(backend)?;
         match tx.open_table(META) {
             Ok(t) => Ok(t.get(key).map_err(backend)?.map(|v| v.value())),
             Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
             Err(e) => Err(backend(e)),
         }
+    }
+
+    /// Sets a number in the `meta` table, durably.
+    pub fn set_meta(&self, key: &str, value: u64) -> Result<(), StoreError> {
+        let tx = self.db.begin_write().map_err(backend)?;
+        tx.open_table(META)
+            .map_err(backend)?
+            .insert(key, value)
+            .map_err(backend)?;
+        tx.commit().map_err(backend)
+    }
+
+    /// The store file.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     fn check_width(&self) -> Result<(), StoreError> {
@@ -261,6 +277,68 @@ impl RedbStore {
             }
         }
         tx.commit().map_err(backend)
+    }
+
+    /// Replaces whole chunks (bulk loading). With `durable`, returns once on disk.
+    pub fn put_chunks(
+        &self,
+        chunks: &[(i64, u32, Vec<u8>)],
+        durable: bool,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.db.begin_write().map_err(backend)?;
+        tx.set_durability(if durable {
+            Durability::Immediate
+        } else {
+            Durability::None
+        })
+        .map_err(backend)?;
+        {
+            let mut t = tx.open_table(CELLS).map_err(backend)?;
+            for (hour, entity, chunk) in chunks {
+                t.insert((*hour, *entity), chunk.as_slice())
+                    .map_err(backend)?;
+            }
+        }
+        tx.commit().map_err(backend)
+    }
+
+    /// Rewrites the file to drop free space (after a bulk load). Returns the bytes saved.
+    pub fn compact(&mut self) -> Result<u64, StoreError> {
+        let before = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
+        self.db
+            .compact()
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let after = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
+        Ok(before.saturating_sub(after))
+    }
+
+    /// The earliest and latest tick with data, if any.
+    pub fn tick_range(&self) -> Result<Option<(Tick, Tick)>, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let t = tx.open_table(CELLS).map_err(backend)?;
+        let (Some(first), Some(last)) = (t.first().map_err(backend)?, t.last().map_err(backend)?)
+        else {
+            return Ok(None);
+        };
+        let last_hour = last.0.value().0;
+        // The latest tick is the last filled slot of the last hour, across its entities.
+        let mut latest = last_hour;
+        for row in t
+            .range((last_hour, 0u32)..=(last_hour, u32::MAX))
+            .map_err(backend)?
+        {
+            let (_, v) = row.map_err(backend)?;
+            for slot in (0..cells::cells_per_chunk(self.width)).rev() {
+                if !matches!(
+                    cells::read_cell(v.value(), slot).value(),
+                    graph_core::detect::CellValue::NoData
+                ) {
+                    latest = latest.max(last_hour + slot as i64 * self.width.seconds());
+                    break;
+                }
+            }
+        }
+        Ok(Some((first.0.value().0, latest)))
     }
 
     /// Loads the buckets `ticks` of every entity into an in-memory view for detection.

@@ -1,0 +1,199 @@
+//! Demo mode: six weeks of the synthetic portal from `epicenter-fixtures`, with the
+//! messaging-history incident and other scenarios in the last day, loaded into the
+//! store so a new user immediately has something worth investigating.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use epicenter_fixtures::Demo;
+use epicenter_fixtures::portal::{Portal, PortalConfig};
+use graph_core::detect::{Cell, SeriesKey};
+use graph_core::model::{ClusterId, EdgeKey, Tick};
+
+use crate::store::cells::{self, CHUNK_SECONDS};
+use crate::store::{RedbStore, StoreError};
+
+/// What a load did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadReport {
+    /// Clusters in the portal.
+    pub clusters: usize,
+    /// Entities (edges and per-method series) written.
+    pub entities: usize,
+    /// First and last tick loaded (both inclusive).
+    pub range: (Tick, Tick),
+    /// Seconds spent generating.
+    pub generate_s: f64,
+    /// Seconds spent writing.
+    pub write_s: f64,
+}
+
+/// The `meta` key marking a store as a demo store, holding the demo's end tick.
+pub const DEMO_META_KEY: &str = "demo_end";
+
+/// What `serve --demo` should do with the store it found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DemoPlan {
+    /// The store holds a recent demo: use it as it is.
+    Keep,
+    /// The store is empty: load the demo.
+    Load,
+    /// The store holds a demo that ended more than `max_age_s` ago: recreate it.
+    Recreate,
+}
+
+/// Decides what to do. A store with data that is not a demo is never touched.
+pub fn plan(store: &RedbStore, now: Tick, max_age_s: i64) -> anyhow::Result<DemoPlan> {
+    let demo_end = store.meta(DEMO_META_KEY)?;
+    match (store.tick_range()?, demo_end) {
+        (None, _) => Ok(DemoPlan::Load),
+        (Some(_), None) => anyhow::bail!(
+            "the store at {} holds data that is not the demo; start the demo with another --data-dir",
+            store.path().display()
+        ),
+        (Some(_), Some(end)) if now - end as i64 > max_age_s => Ok(DemoPlan::Recreate),
+        (Some(_), Some(_)) => Ok(DemoPlan::Keep),
+    }
+}
+
+/// Builds the demo portal ending at `end` and loads it into `store`.
+pub fn load_demo(store: &mut RedbStore, end: Tick, weeks: u32) -> anyhow::Result<LoadReport> {
+    let started = Instant::now();
+    let mut config = PortalConfig::new(epicenter_fixtures::demo::DEMO_SEED, end);
+    config.weeks_of_history = weeks;
+    let portal = Demo::build_with(&config)?;
+    let generate_s = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let (entities, range) = load_portal(store, &portal)?;
+    store.set_meta(DEMO_META_KEY, range.1 as u64)?;
+    store.compact()?;
+    Ok(LoadReport {
+        clusters: portal.world().catalog().len(),
+        entities,
+        range,
+        generate_s,
+        write_s: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Writes a portal's clusters, edge series and per-method series into `store`.
+/// Returns the number of entities written and the tick range.
+pub fn load_portal(
+    store: &RedbStore,
+    portal: &Portal,
+) -> Result<(usize, (Tick, Tick)), StoreError> {
+    let width = store.bucket_width();
+    let mut reg = store.registry()?;
+    let since = reg.persisted();
+    let world = portal.world();
+    let ids: HashMap<ClusterId, ClusterId> = world
+        .catalog()
+        .iter()
+        .map(|(id, c)| (id, reg.cluster(c.clone())))
+        .collect();
+    let map = |e: EdgeKey| EdgeKey {
+        src: ids[&e.src],
+        dst: ids[&e.dst],
+    };
+    let edge_keys = portal.edge_keys();
+    let edge_entities: Vec<u32> = edge_keys
+        .iter()
+        .map(|e| reg.entity(SeriesKey::edge(map(*e))))
+        .collect();
+    let methods = portal.methods();
+    let method_entities: Vec<u32> = methods
+        .slots
+        .iter()
+        .map(|slot| {
+            let m = reg.method(&slot.method);
+            reg.entity(SeriesKey::method(map(edge_keys[slot.edge]), m))
+        })
+        .collect();
+    store.write(&reg, since, &Default::default(), false)?;
+
+    let write_series =
+        |series: &epicenter_fixtures::portal::Series, entities: &[u32]| -> Result<(), StoreError> {
+            if series.ticks() == 0 {
+                return Ok(());
+            }
+            let first_hour = cells::chunk_of(series.start());
+            let mut hour = first_hour;
+            let mut batch = Vec::new();
+            while hour < series.end() {
+                for (col, &entity) in entities.iter().enumerate() {
+                    let mut chunk = cells::empty_chunk(width);
+                    let mut any = false;
+                    for slot in 0..cells::cells_per_chunk(width) {
+                        let tick = hour + slot as i64 * width.seconds();
+                        if let Some(c) = series.at(tick, col) {
+                            cells::write_cell(&mut chunk, slot, &Cell::new(&c));
+                            any = true;
+                        }
+                    }
+                    if any {
+                        batch.push((hour, entity, chunk));
+                    }
+                }
+                if batch.len() >= 50_000 {
+                    store.put_chunks(&batch, false)?;
+                    batch.clear();
+                }
+                hour += CHUNK_SECONDS;
+            }
+            store.put_chunks(&batch, false)
+        };
+    write_series(portal.edges(), &edge_entities)?;
+    write_series(&methods.series, &method_entities)?;
+    // One durable commit at the end makes everything before it durable too.
+    store.put_chunks(&[], true)?;
+    let last = portal.edges().end() - width.seconds();
+    Ok((
+        edge_entities.len() + method_entities.len(),
+        (portal.edges().start(), last),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use graph_core::detect::SeriesView;
+    use graph_core::model::Metric;
+
+    #[test]
+    fn the_demo_loads_and_its_incident_is_in_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store =
+            RedbStore::open(dir.path(), graph_core::model::BucketWidth::FIVE_MINUTES).unwrap();
+        let end = 1_795_000_200;
+        let report = load_demo(&mut store, end, 0).unwrap();
+        assert!(report.clusters > 250, "{report:?}");
+        let reg = store.registry().unwrap();
+        let (first, last) = store.tick_range().unwrap().unwrap();
+        assert_eq!(last, report.range.1);
+        assert!(first <= end - 86_400 + 3600);
+        let cdb = reg.catalog.id("messaging-conversation-cdb").unwrap();
+        let proxy = reg.catalog.id("messaging-proxy").unwrap();
+        let e = reg
+            .find_entity(&SeriesKey::edge(EdgeKey {
+                src: proxy,
+                dst: cdb,
+            }))
+            .unwrap();
+        let before = last - 3 * 3600;
+        let view = store.load_view(&reg, &[before, last]).unwrap();
+        let lat = |t| {
+            view.column(t)
+                .unwrap()
+                .cell(e as usize)
+                .counters()
+                .unwrap()
+                .metric(Metric::Latency)
+                .unwrap()
+        };
+        let delta = lat(last) - lat(before);
+        assert!(
+            (delta - 40.0).abs() < 8.0,
+            "storage edge latency delta {delta}"
+        );
+    }
+}
