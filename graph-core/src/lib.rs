@@ -14,6 +14,7 @@
 //! assert_eq!(c.metric(Metric::ErrorRate), Some(0.02));
 //! ```
 
+pub mod analyze;
 pub mod api;
 pub mod detect;
 pub mod error;
