@@ -15,6 +15,7 @@
 //! ```
 
 pub mod aggregate;
+pub mod analyze;
 pub mod config;
 pub mod demo;
 pub mod error;

@@ -20,6 +20,43 @@ struct Cli {
 enum Command {
     /// Run the server: API, detection loop and the front end.
     Serve(ServeArgs),
+    /// Analyse call statistics from files, offline: anomalous edges and ranked root
+    /// causes per tick, with no server and no store.
+    Analyze(AnalyzeArgs),
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+struct AnalyzeArgs {
+    /// Call statistics in the ingest format (NDJSON; see docs/ingest.md).
+    #[arg(long)]
+    calls: PathBuf,
+    /// Servers to clusters (see docs/topology.md); without it each server is its own cluster.
+    #[arg(long)]
+    topology: Option<PathBuf>,
+    /// Config changes, JSON lines: ts, author, clusters, description (id, link optional).
+    #[arg(long)]
+    changes: Option<PathBuf>,
+    /// Bucket width: 1m, 5m, ...
+    #[arg(long, default_value = "5m")]
+    bucket: String,
+    /// Analyse one tick (RFC 3339 or Unix seconds).
+    #[arg(long, conflicts_with_all = ["from", "to"], required_unless_present = "from")]
+    at: Option<String>,
+    /// First tick of a range.
+    #[arg(long, requires = "to")]
+    from: Option<String>,
+    /// Last tick of a range (inclusive).
+    #[arg(long, requires = "from")]
+    to: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
 }
 
 #[derive(Debug, clap::Args)]
@@ -55,7 +92,28 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Serve(args) => serve(args).await,
+        Command::Analyze(args) => analyze(args),
     }
+}
+
+fn analyze(args: AnalyzeArgs) -> anyhow::Result<()> {
+    use epicenter_backend::analyze::{Request, range_from_args, render_table, run};
+    let bucket = graph_core::model::BucketWidth::parse(&args.bucket)
+        .map_err(|e| anyhow::anyhow!("--bucket: {e}"))?;
+    let range = range_from_args(args.at.as_deref(), args.from.as_deref(), args.to.as_deref())?;
+    let req = Request {
+        calls: args.calls,
+        topology: args.topology,
+        changes: args.changes,
+        bucket,
+        range,
+    };
+    let report = run(&req, &Default::default())?;
+    match args.format {
+        Format::Table => print!("{}", render_table(&report)),
+        Format::Json => println!("{}", serde_json::to_string(&report)?),
+    }
+    Ok(())
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {

@@ -78,7 +78,7 @@ impl Limits {
         Limits {
             now: 0,
             max_future_s: i64::MAX / 4,
-            max_age_s: i64::MIN / 4,
+            max_age_s: i64::MAX / 4,
             max_interval_s,
         }
     }
@@ -524,6 +524,12 @@ mod tests {
                 .len(),
             2
         );
+    }
+
+    #[test]
+    fn unbounded_limits_accept_any_time() {
+        let old = r#"{"ts": 600, "src": "a", "dst": "b", "requests": 1, "errors": 0, "latency_ms_sum": 1}"#;
+        assert!(parse_calls(old, &Limits::unbounded(300)).is_ok());
     }
 
     #[test]

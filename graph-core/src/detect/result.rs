@@ -8,7 +8,7 @@ use super::series::{MethodId, PointFlags, SeriesKey};
 use super::severity::Severity;
 
 /// Which baseline a test used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BaselineKind {
     /// Same time of week, previous weeks.
