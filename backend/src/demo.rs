@@ -11,7 +11,7 @@ use graph_core::detect::{Cell, SeriesKey};
 use graph_core::model::{ClusterId, EdgeKey, Tick};
 
 use crate::store::cells::{self, CHUNK_SECONDS};
-use crate::store::{RedbStore, StoreError};
+use crate::store::{RedbStore, Store, StoreError};
 
 /// What a load did.
 #[derive(Debug, Clone, PartialEq)]

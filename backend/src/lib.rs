@@ -15,6 +15,7 @@
 //! ```
 
 pub mod aggregate;
+pub mod analysis;
 pub mod analyze;
 pub mod config;
 pub mod demo;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub started: Instant,
     /// Folder with the built front end.
     pub static_dir: PathBuf,
+    /// On-demand analysis of stored ticks.
+    pub analyzer: Arc<analysis::Analyzer>,
 }
 
 impl AppState {
@@ -62,6 +65,7 @@ impl AppState {
             store: Arc::new(store),
             started: Instant::now(),
             static_dir: config.server.static_dir.clone(),
+            analyzer: Arc::new(analysis::Analyzer::default()),
         })
     }
 }
@@ -72,6 +76,7 @@ pub fn app(state: AppState) -> Router {
     let front_end = ServeDir::new(&state.static_dir).fallback(ServeFile::new(index));
     let api = Router::new()
         .route("/health", get(handlers::health::health))
+        .route("/analysis", get(handlers::analysis::analysis))
         .fallback(handlers::not_found);
     Router::new()
         .nest("/api/v1", api)

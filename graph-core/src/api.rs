@@ -35,3 +35,37 @@ pub struct ErrorBody {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<String>,
 }
+
+/// `GET /api/v1/analysis`: one tick analysed end to end.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnalysisResponse {
+    /// The tick shown.
+    pub tick: crate::model::Tick,
+    /// The latest tick with data, for "live" and the time picker.
+    pub latest_tick: crate::model::Tick,
+    /// The earliest tick with data.
+    pub earliest_tick: crate::model::Tick,
+    /// Clusters of the pruned graph (and the ranking), by id.
+    pub clusters: Vec<ClusterInfo>,
+    /// Pruned graph, observations, ranking, links and layout.
+    pub snapshot: crate::snapshot::TickSnapshot,
+    /// Counts of what detection considered, tested and found.
+    pub summary: crate::detect::Summary,
+    /// Data-centre storms at this tick.
+    pub storms: Vec<crate::detect::DcStorm>,
+}
+
+/// A cluster as the client needs it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterInfo {
+    /// Id used in the snapshot.
+    pub id: crate::model::ClusterId,
+    /// Unique name.
+    pub name: String,
+    /// Service.
+    pub service: String,
+    /// Data centre, for per-DC clusters.
+    pub dc: Option<String>,
+    /// Tier.
+    pub tier: Option<String>,
+}

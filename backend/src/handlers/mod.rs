@@ -1,5 +1,6 @@
 //! HTTP handlers, one file per resource.
 
+pub mod analysis;
 pub mod health;
 
 use axum::http::Uri;

@@ -9,6 +9,8 @@ pub use redb_store::{RedbStore, SCHEMA_VERSION, WriteBatch};
 pub use registry::{Persisted, Registry};
 
 use graph_core::api::StoreHealth;
+use graph_core::detect::FrameStore;
+use graph_core::model::{BucketWidth, Tick};
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -40,4 +42,12 @@ pub enum StoreError {
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// A quick read that shows the store answers, and facts about it.
     fn health(&self) -> StoreHealth;
+    /// Width of the stored buckets.
+    fn bucket_width(&self) -> BucketWidth;
+    /// Clusters, methods and entities.
+    fn registry(&self) -> Result<Registry, StoreError>;
+    /// The earliest and latest tick with data.
+    fn tick_range(&self) -> Result<Option<(Tick, Tick)>, StoreError>;
+    /// The buckets `ticks` of every entity, for detection.
+    fn load_view(&self, registry: &Registry, ticks: &[Tick]) -> Result<FrameStore, StoreError>;
 }

@@ -161,57 +161,6 @@ impl RedbStore {
         Ok(())
     }
 
-    /// Bucket width of the stored series.
-    pub fn bucket_width(&self) -> BucketWidth {
-        self.width
-    }
-
-    /// Loads the id registry.
-    pub fn registry(&self) -> Result<Registry, StoreError> {
-        let tx = self.db.begin_read().map_err(backend)?;
-        let mut clusters = Vec::new();
-        for row in tx
-            .open_table(CLUSTERS)
-            .map_err(backend)?
-            .iter()
-            .map_err(backend)?
-        {
-            let (_, v) = row.map_err(backend)?;
-            clusters.push(
-                serde_json::from_str(v.value())
-                    .map_err(|e| StoreError::Backend(format!("cluster record: {e}")))?,
-            );
-        }
-        let mut methods = Vec::new();
-        for row in tx
-            .open_table(METHODS)
-            .map_err(backend)?
-            .iter()
-            .map_err(backend)?
-        {
-            methods.push(row.map_err(backend)?.1.value().to_string());
-        }
-        let mut entities = Vec::new();
-        for row in tx
-            .open_table(ENTITIES)
-            .map_err(backend)?
-            .iter()
-            .map_err(backend)?
-        {
-            let (src, dst, m) = row.map_err(backend)?.1.value();
-            let edge = EdgeKey {
-                src: ClusterId(src),
-                dst: ClusterId(dst),
-            };
-            entities.push(if m == 0 {
-                SeriesKey::edge(edge)
-            } else {
-                SeriesKey::method(edge, MethodId(m - 1))
-            });
-        }
-        Ok(Registry::from_parts(clusters, methods, entities))
-    }
-
     /// Writes the registry entries added since `since` and the batch, atomically. With
     /// `durable`, the call returns only once the data is on disk; bulk loads pass
     /// `false` for all but their last call.
@@ -310,91 +259,6 @@ impl RedbStore {
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         let after = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
         Ok(before.saturating_sub(after))
-    }
-
-    /// The earliest and latest tick with data, if any.
-    pub fn tick_range(&self) -> Result<Option<(Tick, Tick)>, StoreError> {
-        let tx = self.db.begin_read().map_err(backend)?;
-        let t = tx.open_table(CELLS).map_err(backend)?;
-        let (Some(first), Some(last)) = (t.first().map_err(backend)?, t.last().map_err(backend)?)
-        else {
-            return Ok(None);
-        };
-        let last_hour = last.0.value().0;
-        // The latest tick is the last filled slot of the last hour, across its entities.
-        let mut latest = last_hour;
-        for row in t
-            .range((last_hour, 0u32)..=(last_hour, u32::MAX))
-            .map_err(backend)?
-        {
-            let (_, v) = row.map_err(backend)?;
-            for slot in (0..cells::cells_per_chunk(self.width)).rev() {
-                if !matches!(
-                    cells::read_cell(v.value(), slot).value(),
-                    graph_core::detect::CellValue::NoData
-                ) {
-                    latest = latest.max(last_hour + slot as i64 * self.width.seconds());
-                    break;
-                }
-            }
-        }
-        Ok(Some((first.0.value().0, latest)))
-    }
-
-    /// Loads the buckets `ticks` of every entity into an in-memory view for detection.
-    ///
-    /// # Complexity
-    /// One range scan per distinct hour among `ticks`, over all entities.
-    pub fn load_view(&self, registry: &Registry, ticks: &[Tick]) -> Result<FrameStore, StoreError> {
-        let mut view = FrameStore::new(self.width);
-        for m in registry.methods() {
-            view.intern_method(m);
-        }
-        for k in registry.entities() {
-            view.add_entity(*k);
-        }
-        let n = registry.entities().len();
-        let mut hours: Vec<i64> = ticks.iter().map(|t| cells::chunk_of(*t)).collect();
-        hours.sort_unstable();
-        hours.dedup();
-        let tx = self.db.begin_read().map_err(backend)?;
-        let table = tx.open_table(CELLS).map_err(backend)?;
-        let per = cells::cells_per_chunk(self.width);
-        for hour in hours {
-            let wanted: Vec<usize> = (0..per)
-                .filter(|s| ticks.contains(&(hour + *s as i64 * self.width.seconds())))
-                .collect();
-            let mut columns: Vec<Vec<Cell>> =
-                wanted.iter().map(|_| vec![Cell::MISSING; n]).collect();
-            let mut any = vec![false; wanted.len()];
-            for row in table
-                .range((hour, 0u32)..=(hour, u32::MAX))
-                .map_err(backend)?
-            {
-                let (k, v) = row.map_err(backend)?;
-                let entity = k.value().1 as usize;
-                if entity >= n {
-                    continue;
-                }
-                for (c, &slot) in wanted.iter().enumerate() {
-                    let cell = cells::read_cell(v.value(), slot);
-                    if cell.counters().is_some()
-                        || !matches!(cell.value(), graph_core::detect::CellValue::NoData)
-                    {
-                        any[c] = true;
-                    }
-                    columns[c][entity] = cell;
-                }
-            }
-            for ((slot, cells), present) in wanted.into_iter().zip(columns).zip(any) {
-                if present {
-                    let tick = hour + slot as i64 * self.width.seconds();
-                    view.insert_column(tick, Column::from_cells(cells))
-                        .map_err(|e| StoreError::Backend(e.to_string()))?;
-                }
-            }
-        }
-        Ok(view)
     }
 
     /// The cells of one entity for ticks in `from..to`, in time order (missing buckets
@@ -507,6 +371,142 @@ impl Store for RedbStore {
             location: self.path.display().to_string(),
             size_bytes: std::fs::metadata(&self.path).ok().map(|m| m.len()),
         }
+    }
+
+    /// Bucket width of the stored series.
+    fn bucket_width(&self) -> BucketWidth {
+        self.width
+    }
+
+    /// Loads the id registry.
+    fn registry(&self) -> Result<Registry, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let mut clusters = Vec::new();
+        for row in tx
+            .open_table(CLUSTERS)
+            .map_err(backend)?
+            .iter()
+            .map_err(backend)?
+        {
+            let (_, v) = row.map_err(backend)?;
+            clusters.push(
+                serde_json::from_str(v.value())
+                    .map_err(|e| StoreError::Backend(format!("cluster record: {e}")))?,
+            );
+        }
+        let mut methods = Vec::new();
+        for row in tx
+            .open_table(METHODS)
+            .map_err(backend)?
+            .iter()
+            .map_err(backend)?
+        {
+            methods.push(row.map_err(backend)?.1.value().to_string());
+        }
+        let mut entities = Vec::new();
+        for row in tx
+            .open_table(ENTITIES)
+            .map_err(backend)?
+            .iter()
+            .map_err(backend)?
+        {
+            let (src, dst, m) = row.map_err(backend)?.1.value();
+            let edge = EdgeKey {
+                src: ClusterId(src),
+                dst: ClusterId(dst),
+            };
+            entities.push(if m == 0 {
+                SeriesKey::edge(edge)
+            } else {
+                SeriesKey::method(edge, MethodId(m - 1))
+            });
+        }
+        Ok(Registry::from_parts(clusters, methods, entities))
+    }
+
+    /// The earliest and latest tick with data, if any.
+    fn tick_range(&self) -> Result<Option<(Tick, Tick)>, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let t = tx.open_table(CELLS).map_err(backend)?;
+        let (Some(first), Some(last)) = (t.first().map_err(backend)?, t.last().map_err(backend)?)
+        else {
+            return Ok(None);
+        };
+        let last_hour = last.0.value().0;
+        // The latest tick is the last filled slot of the last hour, across its entities.
+        let mut latest = last_hour;
+        for row in t
+            .range((last_hour, 0u32)..=(last_hour, u32::MAX))
+            .map_err(backend)?
+        {
+            let (_, v) = row.map_err(backend)?;
+            for slot in (0..cells::cells_per_chunk(self.width)).rev() {
+                if !matches!(
+                    cells::read_cell(v.value(), slot).value(),
+                    graph_core::detect::CellValue::NoData
+                ) {
+                    latest = latest.max(last_hour + slot as i64 * self.width.seconds());
+                    break;
+                }
+            }
+        }
+        Ok(Some((first.0.value().0, latest)))
+    }
+
+    /// Loads the buckets `ticks` of every entity into an in-memory view for detection.
+    ///
+    /// # Complexity
+    /// One range scan per distinct hour among `ticks`, over all entities.
+    fn load_view(&self, registry: &Registry, ticks: &[Tick]) -> Result<FrameStore, StoreError> {
+        let mut view = FrameStore::new(self.width);
+        for m in registry.methods() {
+            view.intern_method(m);
+        }
+        for k in registry.entities() {
+            view.add_entity(*k);
+        }
+        let n = registry.entities().len();
+        let mut hours: Vec<i64> = ticks.iter().map(|t| cells::chunk_of(*t)).collect();
+        hours.sort_unstable();
+        hours.dedup();
+        let tx = self.db.begin_read().map_err(backend)?;
+        let table = tx.open_table(CELLS).map_err(backend)?;
+        let per = cells::cells_per_chunk(self.width);
+        for hour in hours {
+            let wanted: Vec<usize> = (0..per)
+                .filter(|s| ticks.contains(&(hour + *s as i64 * self.width.seconds())))
+                .collect();
+            let mut columns: Vec<Vec<Cell>> =
+                wanted.iter().map(|_| vec![Cell::MISSING; n]).collect();
+            let mut any = vec![false; wanted.len()];
+            for row in table
+                .range((hour, 0u32)..=(hour, u32::MAX))
+                .map_err(backend)?
+            {
+                let (k, v) = row.map_err(backend)?;
+                let entity = k.value().1 as usize;
+                if entity >= n {
+                    continue;
+                }
+                for (c, &slot) in wanted.iter().enumerate() {
+                    let cell = cells::read_cell(v.value(), slot);
+                    if cell.counters().is_some()
+                        || !matches!(cell.value(), graph_core::detect::CellValue::NoData)
+                    {
+                        any[c] = true;
+                    }
+                    columns[c][entity] = cell;
+                }
+            }
+            for ((slot, cells), present) in wanted.into_iter().zip(columns).zip(any) {
+                if present {
+                    let tick = hour + slot as i64 * self.width.seconds();
+                    view.insert_column(tick, Column::from_cells(cells))
+                        .map_err(|e| StoreError::Backend(e.to_string()))?;
+                }
+            }
+        }
+        Ok(view)
     }
 }
 

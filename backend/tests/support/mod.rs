@@ -11,6 +11,16 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn start() -> TestApp {
+        Self::start_with(None).await
+    }
+
+    /// With the demo portal ending at `end` and `weeks` of history in the store.
+    #[allow(dead_code)] // not every test binary loads the demo
+    pub async fn start_with_demo(end: i64, weeks: u32) -> TestApp {
+        Self::start_with(Some((end, weeks))).await
+    }
+
+    async fn start_with(demo: Option<(i64, u32)>) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let static_dir = dir.path().join("dist");
         std::fs::create_dir_all(&static_dir).unwrap();
@@ -23,6 +33,14 @@ impl TestApp {
         let mut config = Config::default();
         config.store.data_dir = dir.path().join("data");
         config.server.static_dir = static_dir;
+        if let Some((end, weeks)) = demo {
+            let mut store = epicenter_backend::store::RedbStore::open(
+                &config.store.data_dir,
+                graph_core::model::BucketWidth::FIVE_MINUTES,
+            )
+            .unwrap();
+            epicenter_backend::demo::load_demo(&mut store, end, weeks).unwrap();
+        }
         let state = AppState::open(&config).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
