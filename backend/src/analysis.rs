@@ -102,7 +102,7 @@ impl Analyzer {
             latest_tick: latest,
             earliest_tick: earliest,
             clusters,
-            summary: a.detections.summary.clone(),
+            summary: a.detections.summary,
             storms: a.detections.storms.clone(),
             snapshot: a.snapshot,
         });
