@@ -80,6 +80,10 @@ struct ServeArgs {
     /// Weeks of history for the demo (the default six give full weekly baselines).
     #[arg(long, default_value_t = 6, requires = "demo")]
     demo_weeks: u32,
+    /// End of the demo data (RFC 3339 or Unix seconds) instead of now: the same demo
+    /// every time, for reproducible screenshots and tests.
+    #[arg(long, requires = "demo")]
+    demo_end: Option<String>,
 }
 
 #[tokio::main]
@@ -131,7 +135,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::warn!(dir = %config.server.static_dir.display(), "no built front end found; serving the API only");
     }
     if args.demo {
-        prepare_demo(&config, args.demo_weeks)?;
+        let end = args
+            .demo_end
+            .as_deref()
+            .map(epicenter_backend::ingest::timefmt::parse_time)
+            .transpose()
+            .map_err(|m| anyhow::anyhow!("--demo-end: {m}"))?;
+        prepare_demo(&config, args.demo_weeks, end)?;
     }
     let state = AppState::open(&config).context("opening the store")?;
     let listener = tokio::net::TcpListener::bind(config.server.listen)
@@ -147,13 +157,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// Loads or refreshes the demo portal in the configured store.
-fn prepare_demo(config: &Config, weeks: u32) -> anyhow::Result<()> {
+fn prepare_demo(config: &Config, weeks: u32, pinned_end: Option<i64>) -> anyhow::Result<()> {
     use epicenter_backend::demo::{DemoPlan, load_demo, plan};
     use epicenter_backend::store::RedbStore;
     let width = graph_core::model::BucketWidth::FIVE_MINUTES;
-    let now = std::time::SystemTime::now()
+    let clock = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs() as i64;
+    // A pinned demo is judged "recent" against its own end, so it is kept across restarts.
+    let now = pinned_end.unwrap_or(clock);
     let end = width.floor(now);
     let mut store = RedbStore::open(&config.store.data_dir, width).context("opening the store")?;
     match plan(&store, now, 3600)? {

@@ -1,6 +1,7 @@
 //! The typed client of Epicenter's JSON API, with its own error type.
 
-use graph_core::api::{ErrorBody, Health};
+use graph_core::api::{AnalysisResponse, ErrorBody, Health};
+use graph_core::model::Tick;
 use serde::de::DeserializeOwned;
 
 /// What can go wrong talking to the server.
@@ -52,4 +53,12 @@ async fn get_json<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
 /// `GET /api/v1/health`.
 pub async fn health() -> Result<Health, ApiError> {
     get_json("/api/v1/health").await
+}
+
+/// `GET /api/v1/analysis`: the given tick, or the latest.
+pub async fn analysis(tick: Option<Tick>) -> Result<AnalysisResponse, ApiError> {
+    match tick {
+        Some(t) => get_json(&format!("/api/v1/analysis?tick={t}")).await,
+        None => get_json("/api/v1/analysis").await,
+    }
 }

@@ -6,6 +6,8 @@
 
 pub mod api;
 pub mod components;
+pub mod format;
+pub mod view_model;
 
 use leptos::prelude::*;
 

@@ -1,3 +1,6 @@
-//! Reusable parts of the screen.
+//! Parts of the screen.
 
+pub mod edge_table;
+pub mod graph_view;
+pub mod root_causes;
 pub mod shell;
