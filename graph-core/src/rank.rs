@@ -311,7 +311,11 @@ pub fn rank(
     catalog: &ClusterCatalog,
     config: &RankConfig,
 ) -> Ranking {
-    let cand: &[ClusterId] = &pruned.nodes;
+    // Candidates: the pruned graph's nodes (sorted and without repeats, whatever the
+    // caller built).
+    let mut cand: Vec<ClusterId> = pruned.nodes.clone();
+    cand.sort();
+    cand.dedup();
     if cand.is_empty() {
         return Ranking::default();
     }
@@ -366,7 +370,7 @@ pub fn rank(
         }
     }
 
-    let depth = depths(pruned, &slot);
+    let depth = depths(pruned, &slot, cand.len());
     let max_depth = depth.iter().copied().max().unwrap_or(0);
     let first_onset = pruned.anomalous().filter_map(|e| e.onset).min();
 
@@ -543,14 +547,18 @@ fn cluster_name(catalog: &ClusterCatalog, id: ClusterId) -> String {
 
 /// Longest-path depth of every candidate over the anomalous edges, cycles broken by
 /// depth-first back-edge reversal.
-fn depths(pruned: &PrunedGraph, slot: &HashMap<ClusterId, usize>) -> Vec<u32> {
+fn depths(pruned: &PrunedGraph, slot: &HashMap<ClusterId, usize>, n: usize) -> Vec<u32> {
     let edges: Vec<(u32, u32)> = pruned
         .edges
         .iter()
         .filter(|e| e.role == EdgeRole::Anomalous)
-        .map(|e| (slot[&e.edge.src] as u32, slot[&e.edge.dst] as u32))
+        .filter_map(|e| {
+            Some((
+                *slot.get(&e.edge.src)? as u32,
+                *slot.get(&e.edge.dst)? as u32,
+            ))
+        })
         .collect();
-    let n = pruned.nodes.len();
     let order: Vec<u32> = (0..n as u32).collect();
     let back = dag::back_edges(n, &edges, &order);
     dag::longest_path_layers(n, &edges, &back)
