@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use graph_core::detect::{MethodId, SeriesKey};
-use graph_core::model::{BucketWidth, Counters, EdgeKey, Tick};
+use graph_core::model::{BucketWidth, ClusterId, Counters, EdgeKey, Tick};
 
 use crate::ingest::CallRecord;
 use crate::topology::Topology;
@@ -27,21 +27,32 @@ pub struct Aggregated {
     pub records: u64,
 }
 
-/// Aggregates `records` into buckets of `width`. Servers are mapped with `topology`
-/// (records naming an unmapped server are counted there and left aside); method names
-/// are interned with `intern`.
-///
-/// # Complexity
-/// O(records) hash operations.
+/// Aggregates `records` into buckets of `width`, mapping servers with `topology` (which
+/// counts unmapped servers). See [`aggregate_with`].
 pub fn aggregate(
     records: &[CallRecord],
     topology: &mut Topology,
     width: BucketWidth,
     intern: &mut impl FnMut(&str) -> MethodId,
 ) -> Aggregated {
+    aggregate_with(records, &mut |s| topology.resolve(s), width, intern)
+}
+
+/// Aggregates `records` into buckets of `width`. Servers are mapped to clusters with
+/// `resolve` (records naming a server it does not know are counted and left aside);
+/// method names are interned with `intern`.
+///
+/// # Complexity
+/// O(records) hash operations.
+pub fn aggregate_with(
+    records: &[CallRecord],
+    resolve: &mut impl FnMut(&str) -> Option<ClusterId>,
+    width: BucketWidth,
+    intern: &mut impl FnMut(&str) -> MethodId,
+) -> Aggregated {
     let mut out = Aggregated::default();
     for r in records {
-        let (Some(src), Some(dst)) = (topology.resolve(&r.src), topology.resolve(&r.dst)) else {
+        let (Some(src), Some(dst)) = (resolve(&r.src), resolve(&r.dst)) else {
             out.unmapped_records += 1;
             continue;
         };

@@ -31,6 +31,17 @@ impl Analyzer {
         }
     }
 
+    /// Drops cached results that new data for `ticks` makes stale: those ticks and the
+    /// ones whose baselines read them (anything later).
+    pub fn forget(&self, ticks: &[Tick]) {
+        if let Some(first) = ticks.iter().min() {
+            self.cache
+                .lock()
+                .expect("cache lock")
+                .retain(|t, _| t < first);
+        }
+    }
+
     /// The analysis of `tick` (the latest tick when `None`).
     pub fn at(
         &self,

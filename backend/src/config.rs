@@ -19,6 +19,28 @@ pub struct Config {
     pub server: ServerConfig,
     /// The store.
     pub store: StoreConfig,
+    /// Ingestion.
+    pub ingest: IngestConfig,
+}
+
+/// `[ingest]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Topology file mapping servers to clusters (docs/topology.md). Without one, every
+    /// server name is its own cluster.
+    pub topology: Option<PathBuf>,
+    /// Largest request body accepted, bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            topology: None,
+            max_body_bytes: 64 * 1024 * 1024,
+        }
+    }
 }
 
 /// `[server]`

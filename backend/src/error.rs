@@ -18,6 +18,18 @@ pub enum AppError {
         /// Precise items (line, field).
         details: Vec<String>,
     },
+    /// No valid credentials.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Valid credentials without the right.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The body is larger than allowed.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// The body is not of an accepted media type.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// Nothing there.
     #[error("{0}")]
     NotFound(String),
@@ -40,6 +52,39 @@ impl IntoResponse for AppError {
                 ErrorBody {
                     error: message,
                     details,
+                },
+            ),
+            AppError::Unauthorized(message) => {
+                let body = ErrorBody {
+                    error: message,
+                    details: vec![],
+                };
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    [(axum::http::header::WWW_AUTHENTICATE, "Bearer")],
+                    Json(body),
+                )
+                    .into_response();
+            }
+            AppError::PayloadTooLarge(message) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorBody {
+                    error: message,
+                    details: vec![],
+                },
+            ),
+            AppError::Forbidden(message) => (
+                StatusCode::FORBIDDEN,
+                ErrorBody {
+                    error: message,
+                    details: vec![],
+                },
+            ),
+            AppError::UnsupportedMediaType(message) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorBody {
+                    error: message,
+                    details: vec![],
                 },
             ),
             AppError::NotFound(message) => (

@@ -17,6 +17,7 @@
 pub mod aggregate;
 pub mod analysis;
 pub mod analyze;
+pub mod auth;
 pub mod config;
 pub mod demo;
 pub mod error;
@@ -52,6 +53,10 @@ pub struct AppState {
     pub static_dir: PathBuf,
     /// On-demand analysis of stored ticks.
     pub analyzer: Arc<analysis::Analyzer>,
+    /// Registry and topology for ingestion.
+    pub ingest: Arc<std::sync::Mutex<ingest::service::IngestState>>,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
 }
 
 impl AppState {
@@ -61,7 +66,15 @@ impl AppState {
             &config.store.data_dir,
             graph_core::model::BucketWidth::FIVE_MINUTES,
         )?;
+        let topology = match &config.ingest.topology {
+            Some(path) => topology::Topology::load(path)?,
+            None => topology::Topology::identity(),
+        };
+        let ingest = ingest::service::IngestState::new(&store, topology)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(AppState {
+            ingest: Arc::new(std::sync::Mutex::new(ingest)),
+            max_body_bytes: config.ingest.max_body_bytes,
             store: Arc::new(store),
             started: Instant::now(),
             static_dir: config.server.static_dir.clone(),
@@ -77,6 +90,11 @@ pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .route("/health", get(handlers::health::health))
         .route("/analysis", get(handlers::analysis::analysis))
+        .route(
+            "/ingest/calls",
+            axum::routing::post(handlers::ingest::calls)
+                .layer(axum::extract::DefaultBodyLimit::max(state.max_body_bytes)),
+        )
         .fallback(handlers::not_found);
     Router::new()
         .nest("/api/v1", api)

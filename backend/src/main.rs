@@ -23,6 +23,28 @@ enum Command {
     /// Analyse call statistics from files, offline: anomalous edges and ranked root
     /// causes per tick, with no server and no store.
     Analyze(AnalyzeArgs),
+    /// Manage API tokens (for ingestion and automation).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it once; only its digest is stored.
+    Create {
+        /// Who or what will use it, e.g. `collector-dc1`.
+        #[arg(long)]
+        name: String,
+        /// What it may do (repeat for several).
+        #[arg(long = "scope", value_enum, required = true)]
+        scopes: Vec<epicenter_backend::auth::Scope>,
+        /// TOML configuration file (for the store's location).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Folder of the embedded store (overrides `store.data_dir`).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -97,7 +119,50 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve(args) => serve(args).await,
         Command::Analyze(args) => analyze(args),
+        Command::Token(cmd) => token(cmd),
     }
+}
+
+fn token(cmd: TokenCommand) -> anyhow::Result<()> {
+    use epicenter_backend::auth::{TokenInfo, digest, generate};
+    use epicenter_backend::store::{RedbStore, Store};
+    let TokenCommand::Create {
+        name,
+        mut scopes,
+        config,
+        data_dir,
+    } = cmd;
+    let mut config = Config::load(config.as_deref(), std::env::vars())?;
+    if let Some(d) = data_dir {
+        config.store.data_dir = d;
+    }
+    anyhow::ensure!(!name.trim().is_empty(), "--name must not be empty");
+    scopes.sort();
+    scopes.dedup();
+    let store = RedbStore::open(
+        &config.store.data_dir,
+        graph_core::model::BucketWidth::FIVE_MINUTES,
+    )?;
+    let secret = generate().map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
+    let created = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as i64;
+    Store::put_token(
+        &store,
+        &digest(secret.expose()),
+        &TokenInfo {
+            name: name.clone(),
+            scopes: scopes.clone(),
+            created,
+        },
+    )?;
+    let scopes: Vec<String> = scopes.iter().map(ToString::to_string).collect();
+    eprintln!(
+        "Created token {name:?} with scopes {}. It is shown only now:",
+        scopes.join(", ")
+    );
+    println!("{}", secret.expose());
+    Ok(())
 }
 
 fn analyze(args: AnalyzeArgs) -> anyhow::Result<()> {

@@ -214,6 +214,19 @@ impl Topology {
         }
     }
 
+    /// The cluster `server` belongs to, as a new [`Cluster`] value (name, service, data
+    /// centre for split services, tier), without touching this topology's catalog.
+    pub fn cluster_of(&self, server: &str) -> Option<Cluster> {
+        let (service, dc) = self.lookup(server)?;
+        let split = self.split.contains(&service);
+        Some(Cluster {
+            name: self.cluster_name(&service, dc.as_deref()),
+            dc: if split { dc } else { None },
+            tier: self.tiers.get(&service).cloned(),
+            service,
+        })
+    }
+
     /// The cluster of `server`, creating it in the catalog on first sight; `None` (and
     /// counted as unmapped) when the topology does not know the server.
     pub fn resolve(&mut self, server: &str) -> Option<ClusterId> {
@@ -223,17 +236,7 @@ impl Topology {
             }
             return hit;
         }
-        let id = self.lookup(server).map(|(service, dc)| {
-            let split = self.split.contains(&service);
-            let name = self.cluster_name(&service, dc.as_deref());
-            let tier = self.tiers.get(&service).cloned();
-            self.catalog.insert(Cluster {
-                name,
-                dc: if split { dc } else { None },
-                tier,
-                service,
-            })
-        });
+        let id = self.cluster_of(server).map(|c| self.catalog.insert(c));
         if id.is_none() {
             *self.unmapped.entry(server.to_string()).or_default() += 1;
         }

@@ -2,6 +2,7 @@
 
 pub mod analysis;
 pub mod health;
+pub mod ingest;
 
 use axum::http::Uri;
 

@@ -2,6 +2,7 @@
 //! the time parsing shared with the command line.
 
 pub mod record;
+pub mod service;
 pub mod timefmt;
 
 pub use record::{CallRecord, Limits, LineError, parse_calls};

@@ -50,4 +50,17 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     fn tick_range(&self) -> Result<Option<(Tick, Tick)>, StoreError>;
     /// The buckets `ticks` of every entity, for detection.
     fn load_view(&self, registry: &Registry, ticks: &[Tick]) -> Result<FrameStore, StoreError>;
+    /// Writes the registry entries added since `since` and the batch in one transaction;
+    /// with `durable`, returns only once it is on disk.
+    fn write(
+        &self,
+        registry: &Registry,
+        since: Persisted,
+        batch: &WriteBatch,
+        durable: bool,
+    ) -> Result<(), StoreError>;
+    /// The API token stored under `digest`.
+    fn token(&self, digest: &str) -> Result<Option<crate::auth::TokenInfo>, StoreError>;
+    /// Stores an API token's digest and facts, durably.
+    fn put_token(&self, digest: &str, info: &crate::auth::TokenInfo) -> Result<(), StoreError>;
 }

@@ -16,7 +16,7 @@ use super::registry::{Persisted, Registry};
 use super::{Store, StoreError};
 
 /// Schema version this build writes. Each step up is one function in [`MIGRATIONS`].
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 const CLUSTERS: TableDefinition<'_, u32, &str> = TableDefinition::new("clusters");
@@ -27,11 +27,13 @@ const ENTITIES: TableDefinition<'_, u32, (u32, u32, u32)> = TableDefinition::new
 const CELLS: TableDefinition<'_, (i64, u32), &[u8]> = TableDefinition::new("cells");
 /// server name -> records seen whose server the topology did not map
 const UNMAPPED: TableDefinition<'_, &str, u64> = TableDefinition::new("unmapped");
+/// SHA-256 digest of an API token (hex) -> JSON `TokenInfo`
+const TOKENS: TableDefinition<'_, &str, &str> = TableDefinition::new("tokens");
 
 type Migration = fn(&redb::WriteTransaction) -> Result<(), redb::Error>;
 
 /// `MIGRATIONS[i]` brings a store from version `i` to `i + 1`.
-const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] = [migrate_0_to_1];
+const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] = [migrate_0_to_1, migrate_1_to_2];
 
 fn migrate_0_to_1(tx: &redb::WriteTransaction) -> Result<(), redb::Error> {
     tx.open_table(META)?;
@@ -40,6 +42,11 @@ fn migrate_0_to_1(tx: &redb::WriteTransaction) -> Result<(), redb::Error> {
     tx.open_table(ENTITIES)?;
     tx.open_table(CELLS)?;
     tx.open_table(UNMAPPED)?;
+    Ok(())
+}
+
+fn migrate_1_to_2(tx: &redb::WriteTransaction) -> Result<(), redb::Error> {
+    tx.open_table(TOKENS)?;
     Ok(())
 }
 
@@ -339,6 +346,29 @@ impl RedbStore {
         tx.commit().map_err(backend)
     }
 
+    /// Stores a token's digest and facts, durably.
+    pub fn put_token(&self, digest: &str, info: &crate::auth::TokenInfo) -> Result<(), StoreError> {
+        let json = serde_json::to_string(info).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let tx = self.db.begin_write().map_err(backend)?;
+        tx.open_table(TOKENS)
+            .map_err(backend)?
+            .insert(digest, json.as_str())
+            .map_err(backend)?;
+        tx.commit().map_err(backend)
+    }
+
+    /// The token stored under `digest`.
+    pub fn token(&self, digest: &str) -> Result<Option<crate::auth::TokenInfo>, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let t = tx.open_table(TOKENS).map_err(backend)?;
+        let Some(v) = t.get(digest).map_err(backend)? else {
+            return Ok(None);
+        };
+        serde_json::from_str(v.value())
+            .map(Some)
+            .map_err(|e| StoreError::Backend(format!("token record: {e}")))
+    }
+
     /// Servers the topology did not map, with how many records named them.
     pub fn unmapped(&self) -> Result<Vec<(String, u64)>, StoreError> {
         let tx = self.db.begin_read().map_err(backend)?;
@@ -350,6 +380,13 @@ impl RedbStore {
         }
         Ok(out)
     }
+}
+
+fn has_data(chunk: &[u8], slot: usize) -> bool {
+    !matches!(
+        cells::read_cell(chunk, slot).value(),
+        graph_core::detect::CellValue::NoData
+    )
 }
 
 fn backend(e: impl Into<redb::Error>) -> StoreError {
@@ -432,25 +469,31 @@ impl Store for RedbStore {
         else {
             return Ok(None);
         };
-        let last_hour = last.0.value().0;
-        // The latest tick is the last filled slot of the last hour, across its entities.
+        let (first_hour, last_hour) = (first.0.value().0, last.0.value().0);
+        let width = self.width.seconds();
+        let slots = cells::cells_per_chunk(self.width);
+        // Within the first and last hours, the earliest and latest filled slots across entities.
+        let mut earliest = first_hour + CHUNK_SECONDS;
+        for row in t
+            .range((first_hour, 0u32)..=(first_hour, u32::MAX))
+            .map_err(backend)?
+        {
+            let (_, v) = row.map_err(backend)?;
+            if let Some(slot) = (0..slots).find(|s| has_data(v.value(), *s)) {
+                earliest = earliest.min(first_hour + slot as i64 * width);
+            }
+        }
         let mut latest = last_hour;
         for row in t
             .range((last_hour, 0u32)..=(last_hour, u32::MAX))
             .map_err(backend)?
         {
             let (_, v) = row.map_err(backend)?;
-            for slot in (0..cells::cells_per_chunk(self.width)).rev() {
-                if !matches!(
-                    cells::read_cell(v.value(), slot).value(),
-                    graph_core::detect::CellValue::NoData
-                ) {
-                    latest = latest.max(last_hour + slot as i64 * self.width.seconds());
-                    break;
-                }
+            if let Some(slot) = (0..slots).rev().find(|s| has_data(v.value(), *s)) {
+                latest = latest.max(last_hour + slot as i64 * width);
             }
         }
-        Ok(Some((first.0.value().0, latest)))
+        Ok(Some((earliest.min(latest), latest)))
     }
 
     /// Loads the buckets `ticks` of every entity into an in-memory view for detection.
@@ -507,6 +550,24 @@ impl Store for RedbStore {
             }
         }
         Ok(view)
+    }
+
+    fn write(
+        &self,
+        registry: &Registry,
+        since: Persisted,
+        batch: &WriteBatch,
+        durable: bool,
+    ) -> Result<(), StoreError> {
+        RedbStore::write(self, registry, since, batch, durable)
+    }
+
+    fn token(&self, digest: &str) -> Result<Option<crate::auth::TokenInfo>, StoreError> {
+        RedbStore::token(self, digest)
+    }
+
+    fn put_token(&self, digest: &str, info: &crate::auth::TokenInfo) -> Result<(), StoreError> {
+        RedbStore::put_token(self, digest, info)
     }
 }
 

@@ -1,26 +1,34 @@
 //! A running app on `127.0.0.1:0` with a temporary store and front-end folder.
 
+#![allow(dead_code)] // each test binary uses a different part
+
+use epicenter_backend::auth::{Scope, TokenInfo, digest};
 use epicenter_backend::config::Config;
+use epicenter_backend::store::{RedbStore, Store};
 use epicenter_backend::{AppState, app};
+use graph_core::model::BucketWidth;
 
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
+    /// A token with scopes ingest and read.
+    pub ingest_token: String,
+    /// A token with scope read only.
+    pub read_token: String,
     _dir: tempfile::TempDir,
 }
 
 impl TestApp {
     pub async fn start() -> TestApp {
-        Self::start_with(None).await
+        Self::start_with(None, |_| {}).await
     }
 
     /// With the demo portal ending at `end` and `weeks` of history in the store.
-    #[allow(dead_code)] // not every test binary loads the demo
     pub async fn start_with_demo(end: i64, weeks: u32) -> TestApp {
-        Self::start_with(Some((end, weeks))).await
+        Self::start_with(Some((end, weeks)), |_| {}).await
     }
 
-    async fn start_with(demo: Option<(i64, u32)>) -> TestApp {
+    pub async fn start_with(demo: Option<(i64, u32)>, tweak: impl FnOnce(&mut Config)) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let static_dir = dir.path().join("dist");
         std::fs::create_dir_all(&static_dir).unwrap();
@@ -33,13 +41,32 @@ impl TestApp {
         let mut config = Config::default();
         config.store.data_dir = dir.path().join("data");
         config.server.static_dir = static_dir;
-        if let Some((end, weeks)) = demo {
-            let mut store = epicenter_backend::store::RedbStore::open(
-                &config.store.data_dir,
-                graph_core::model::BucketWidth::FIVE_MINUTES,
+        tweak(&mut config);
+        let ingest_token = "epi_test_ingest_token".to_string();
+        let read_token = "epi_test_read_token".to_string();
+        {
+            let mut store =
+                RedbStore::open(&config.store.data_dir, BucketWidth::FIVE_MINUTES).unwrap();
+            let info = |name: &str, scopes: Vec<Scope>| TokenInfo {
+                name: name.into(),
+                scopes,
+                created: 0,
+            };
+            Store::put_token(
+                &store,
+                &digest(&ingest_token),
+                &info("collector", vec![Scope::Ingest, Scope::Read]),
             )
             .unwrap();
-            epicenter_backend::demo::load_demo(&mut store, end, weeks).unwrap();
+            Store::put_token(
+                &store,
+                &digest(&read_token),
+                &info("dashboard", vec![Scope::Read]),
+            )
+            .unwrap();
+            if let Some((end, weeks)) = demo {
+                epicenter_backend::demo::load_demo(&mut store, end, weeks).unwrap();
+            }
         }
         let state = AppState::open(&config).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -48,6 +75,8 @@ impl TestApp {
         TestApp {
             base,
             client: reqwest::Client::new(),
+            ingest_token,
+            read_token,
             _dir: dir,
         }
     }
@@ -58,5 +87,18 @@ impl TestApp {
             .send()
             .await
             .unwrap()
+    }
+
+    /// POSTs NDJSON with `token` (if any).
+    pub async fn ingest(&self, token: Option<&str>, body: impl Into<String>) -> reqwest::Response {
+        let mut req = self
+            .client
+            .post(format!("{}/api/v1/ingest/calls", self.base))
+            .header("content-type", "application/x-ndjson")
+            .body(body.into());
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap()
     }
 }
