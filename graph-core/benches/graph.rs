@@ -21,7 +21,6 @@ use graph_core::model::{ClusterCatalog, EdgeKey};
 use graph_core::prune::{PruneOptions, PrunedGraph, prune};
 use graph_core::rank::{RankConfig, rank};
 
-
 /// A small deterministic generator (SplitMix64).
 /// One tick: prune, link, rank, lay out.
 fn tick(graph: &CallGraph, w: &World, previous: Option<&Layout>) -> (PrunedGraph, Layout, u32) {
