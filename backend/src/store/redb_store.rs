@@ -168,73 +168,6 @@ impl RedbStore {
         Ok(())
     }
 
-    /// Writes the registry entries added since `since` and the batch, atomically. With
-    /// `durable`, the call returns only once the data is on disk; bulk loads pass
-    /// `false` for all but their last call.
-    pub fn write(
-        &self,
-        registry: &Registry,
-        since: Persisted,
-        batch: &WriteBatch,
-        durable: bool,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.db.begin_write().map_err(backend)?;
-        tx.set_durability(if durable {
-            Durability::Immediate
-        } else {
-            Durability::None
-        })
-        .map_err(backend)?;
-        {
-            let mut t = tx.open_table(CLUSTERS).map_err(backend)?;
-            for (id, c) in registry.catalog.iter().skip(since.clusters) {
-                let json =
-                    serde_json::to_string(c).map_err(|e| StoreError::Backend(e.to_string()))?;
-                t.insert(id.0, json.as_str()).map_err(backend)?;
-            }
-            let mut t = tx.open_table(METHODS).map_err(backend)?;
-            for (i, m) in registry.methods().iter().enumerate().skip(since.methods) {
-                t.insert(i as u32, m.as_str()).map_err(backend)?;
-            }
-            let mut t = tx.open_table(ENTITIES).map_err(backend)?;
-            for (i, k) in registry.entities().iter().enumerate().skip(since.entities) {
-                let m = k.method.map_or(0, |m| m.0 + 1);
-                t.insert(i as u32, (k.edge.src.0, k.edge.dst.0, m))
-                    .map_err(backend)?;
-            }
-            let mut t = tx.open_table(CELLS).map_err(backend)?;
-            let mut i = 0;
-            let rows = &batch.cells;
-            while i < rows.len() {
-                // Rows are grouped by (hour, entity) so each chunk is read and written once.
-                let key = (cells::chunk_of(rows[i].0), rows[i].1);
-                let mut chunk = match t.get(key).map_err(backend)? {
-                    Some(v) => v.value().to_vec(),
-                    None => cells::empty_chunk(self.width),
-                };
-                while i < rows.len() && (cells::chunk_of(rows[i].0), rows[i].1) == key {
-                    cells::add_to_cell(
-                        &mut chunk,
-                        cells::slot_of(rows[i].0, self.width),
-                        &rows[i].2,
-                    );
-                    i += 1;
-                }
-                t.insert(key, chunk.as_slice()).map_err(backend)?;
-            }
-            let mut t = tx.open_table(UNMAPPED).map_err(backend)?;
-            for (server, n) in &batch.unmapped {
-                let old = t
-                    .get(server.as_str())
-                    .map_err(backend)?
-                    .map(|v| v.value())
-                    .unwrap_or(0);
-                t.insert(server.as_str(), old + n).map_err(backend)?;
-            }
-        }
-        tx.commit().map_err(backend)
-    }
-
     /// Replaces whole chunks (bulk loading). With `durable`, returns once on disk.
     pub fn put_chunks(
         &self,
@@ -344,29 +277,6 @@ impl RedbStore {
             }
         }
         tx.commit().map_err(backend)
-    }
-
-    /// Stores a token's digest and facts, durably.
-    pub fn put_token(&self, digest: &str, info: &crate::auth::TokenInfo) -> Result<(), StoreError> {
-        let json = serde_json::to_string(info).map_err(|e| StoreError::Backend(e.to_string()))?;
-        let tx = self.db.begin_write().map_err(backend)?;
-        tx.open_table(TOKENS)
-            .map_err(backend)?
-            .insert(digest, json.as_str())
-            .map_err(backend)?;
-        tx.commit().map_err(backend)
-    }
-
-    /// The token stored under `digest`.
-    pub fn token(&self, digest: &str) -> Result<Option<crate::auth::TokenInfo>, StoreError> {
-        let tx = self.db.begin_read().map_err(backend)?;
-        let t = tx.open_table(TOKENS).map_err(backend)?;
-        let Some(v) = t.get(digest).map_err(backend)? else {
-            return Ok(None);
-        };
-        serde_json::from_str(v.value())
-            .map(Some)
-            .map_err(|e| StoreError::Backend(format!("token record: {e}")))
     }
 
     /// Servers the topology did not map, with how many records named them.
@@ -552,6 +462,9 @@ impl Store for RedbStore {
         Ok(view)
     }
 
+    /// Writes the registry entries added since `since` and the batch, atomically. With
+    /// `durable`, the call returns only once the data is on disk; bulk loads pass
+    /// `false` for all but their last call.
     fn write(
         &self,
         registry: &Registry,
@@ -559,15 +472,84 @@ impl Store for RedbStore {
         batch: &WriteBatch,
         durable: bool,
     ) -> Result<(), StoreError> {
-        RedbStore::write(self, registry, since, batch, durable)
+        let mut tx = self.db.begin_write().map_err(backend)?;
+        tx.set_durability(if durable {
+            Durability::Immediate
+        } else {
+            Durability::None
+        })
+        .map_err(backend)?;
+        {
+            let mut t = tx.open_table(CLUSTERS).map_err(backend)?;
+            for (id, c) in registry.catalog.iter().skip(since.clusters) {
+                let json =
+                    serde_json::to_string(c).map_err(|e| StoreError::Backend(e.to_string()))?;
+                t.insert(id.0, json.as_str()).map_err(backend)?;
+            }
+            let mut t = tx.open_table(METHODS).map_err(backend)?;
+            for (i, m) in registry.methods().iter().enumerate().skip(since.methods) {
+                t.insert(i as u32, m.as_str()).map_err(backend)?;
+            }
+            let mut t = tx.open_table(ENTITIES).map_err(backend)?;
+            for (i, k) in registry.entities().iter().enumerate().skip(since.entities) {
+                let m = k.method.map_or(0, |m| m.0 + 1);
+                t.insert(i as u32, (k.edge.src.0, k.edge.dst.0, m))
+                    .map_err(backend)?;
+            }
+            let mut t = tx.open_table(CELLS).map_err(backend)?;
+            let mut i = 0;
+            let rows = &batch.cells;
+            while i < rows.len() {
+                // Rows are grouped by (hour, entity) so each chunk is read and written once.
+                let key = (cells::chunk_of(rows[i].0), rows[i].1);
+                let mut chunk = match t.get(key).map_err(backend)? {
+                    Some(v) => v.value().to_vec(),
+                    None => cells::empty_chunk(self.width),
+                };
+                while i < rows.len() && (cells::chunk_of(rows[i].0), rows[i].1) == key {
+                    cells::add_to_cell(
+                        &mut chunk,
+                        cells::slot_of(rows[i].0, self.width),
+                        &rows[i].2,
+                    );
+                    i += 1;
+                }
+                t.insert(key, chunk.as_slice()).map_err(backend)?;
+            }
+            let mut t = tx.open_table(UNMAPPED).map_err(backend)?;
+            for (server, n) in &batch.unmapped {
+                let old = t
+                    .get(server.as_str())
+                    .map_err(backend)?
+                    .map(|v| v.value())
+                    .unwrap_or(0);
+                t.insert(server.as_str(), old + n).map_err(backend)?;
+            }
+        }
+        tx.commit().map_err(backend)
     }
 
+    /// The token stored under `digest`.
     fn token(&self, digest: &str) -> Result<Option<crate::auth::TokenInfo>, StoreError> {
-        RedbStore::token(self, digest)
+        let tx = self.db.begin_read().map_err(backend)?;
+        let t = tx.open_table(TOKENS).map_err(backend)?;
+        let Some(v) = t.get(digest).map_err(backend)? else {
+            return Ok(None);
+        };
+        serde_json::from_str(v.value())
+            .map(Some)
+            .map_err(|e| StoreError::Backend(format!("token record: {e}")))
     }
 
+    /// Stores a token's digest and facts, durably.
     fn put_token(&self, digest: &str, info: &crate::auth::TokenInfo) -> Result<(), StoreError> {
-        RedbStore::put_token(self, digest, info)
+        let json = serde_json::to_string(info).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let tx = self.db.begin_write().map_err(backend)?;
+        tx.open_table(TOKENS)
+            .map_err(backend)?
+            .insert(digest, json.as_str())
+            .map_err(backend)?;
+        tx.commit().map_err(backend)
     }
 }
 
