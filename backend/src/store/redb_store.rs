@@ -168,19 +168,26 @@ impl RedbStore {
         Ok(())
     }
 
+    /// A write transaction that, with `durable`, is on disk when its commit returns;
+    /// without, it becomes durable with the next durable commit.
+    fn begin_write(&self, durable: bool) -> Result<redb::WriteTransaction, StoreError> {
+        let mut tx = self.db.begin_write().map_err(backend)?;
+        let durability = if durable {
+            Durability::Immediate
+        } else {
+            Durability::None
+        };
+        tx.set_durability(durability).map_err(backend)?;
+        Ok(tx)
+    }
+
     /// Replaces whole chunks (bulk loading). With `durable`, returns once on disk.
     pub fn put_chunks(
         &self,
         chunks: &[(i64, u32, Vec<u8>)],
         durable: bool,
     ) -> Result<(), StoreError> {
-        let mut tx = self.db.begin_write().map_err(backend)?;
-        tx.set_durability(if durable {
-            Durability::Immediate
-        } else {
-            Durability::None
-        })
-        .map_err(backend)?;
+        let tx = self.begin_write(durable)?;
         {
             let mut t = tx.open_table(CELLS).map_err(backend)?;
             for (hour, entity, chunk) in chunks {
@@ -472,13 +479,7 @@ impl Store for RedbStore {
         batch: &WriteBatch,
         durable: bool,
     ) -> Result<(), StoreError> {
-        let mut tx = self.db.begin_write().map_err(backend)?;
-        tx.set_durability(if durable {
-            Durability::Immediate
-        } else {
-            Durability::None
-        })
-        .map_err(backend)?;
+        let tx = self.begin_write(durable)?;
         {
             let mut t = tx.open_table(CLUSTERS).map_err(backend)?;
             for (id, c) in registry.catalog.iter().skip(since.clusters) {
