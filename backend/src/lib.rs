@@ -57,6 +57,8 @@ pub struct AppState {
     pub ingest: Arc<std::sync::Mutex<ingest::service::IngestState>>,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
+    /// Counters for `/metrics`.
+    pub counters: Arc<handlers::metrics::Counters>,
 }
 
 impl AppState {
@@ -75,6 +77,7 @@ impl AppState {
         Ok(AppState {
             ingest: Arc::new(std::sync::Mutex::new(ingest)),
             max_body_bytes: config.ingest.max_body_bytes,
+            counters: Arc::default(),
             store: Arc::new(store),
             started: Instant::now(),
             static_dir: config.server.static_dir.clone(),
@@ -104,6 +107,7 @@ pub fn app(state: AppState) -> Router {
             get(handlers::not_found).post(handlers::not_found),
         )
         .route("/healthz", get(handlers::health::healthz))
+        .route("/metrics", get(handlers::metrics::metrics))
         .fallback_service(front_end)
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())

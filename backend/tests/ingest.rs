@@ -205,3 +205,45 @@ async fn wrong_media_types_and_oversized_bodies_are_refused() {
             .contains("not UTF-8 (at byte 1)")
     );
 }
+
+#[tokio::test]
+async fn metrics_count_batches_records_and_unmapped_servers() {
+    let app = TestApp::start().await;
+    let t = now() - 600;
+    assert_eq!(
+        app.ingest(
+            Some(&app.ingest_token),
+            format!("{}\n{}", line(t, "a", "b", ""), line(t, "a", "c", ""))
+        )
+        .await
+        .status(),
+        200
+    );
+    assert_eq!(
+        app.ingest(Some(&app.ingest_token), "{oops").await.status(),
+        400
+    );
+    let res = app.get("/metrics").await;
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = res.text().await.unwrap();
+    for expected in [
+        r#"epicenter_ingest_batches_total{result="accepted"} 1"#,
+        r#"epicenter_ingest_batches_total{result="rejected"} 1"#,
+        "epicenter_ingest_records_total 2",
+        "epicenter_unmapped_servers 0",
+        "epicenter_store_up 1",
+        "# TYPE epicenter_store_size_bytes gauge",
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l == expected || l.starts_with(expected)),
+            "missing {expected:?} in\n{text}"
+        );
+    }
+}

@@ -1,6 +1,8 @@
 //! `POST /api/v1/ingest/calls`: call statistics as NDJSON, with a token of scope
 //! `ingest`. The batch is stored entirely, durably, before the answer, or not at all.
 
+use std::sync::atomic::Ordering;
+
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -73,14 +75,27 @@ pub async fn calls(
         .map_err(|e| AppError::Internal(e.into()))?
         .as_secs() as i64;
     let ingest = state.ingest.clone();
-    let accepted = tokio::task::spawn_blocking(move || {
+    let outcome = tokio::task::spawn_blocking(move || {
         let mut ingest = ingest.lock().expect("ingest lock");
         let mut limits = Limits::around(now);
         limits.max_interval_s = store.bucket_width().seconds() as u32;
         ingest.apply(store.as_ref(), &text, &limits)
     })
     .await
-    .map_err(|e| AppError::Internal(e.into()))??;
+    .map_err(|e| AppError::Internal(e.into()))?;
+    let counters = &state.counters;
+    let accepted = outcome.inspect_err(|e| {
+        if matches!(e, AppError::BadRequest { .. }) {
+            counters.batches_rejected.fetch_add(1, Ordering::Relaxed);
+        }
+    })?;
+    counters.batches_accepted.fetch_add(1, Ordering::Relaxed);
+    counters
+        .records_accepted
+        .fetch_add(accepted.accepted, Ordering::Relaxed);
+    counters
+        .records_unmapped
+        .fetch_add(accepted.unmapped_records, Ordering::Relaxed);
     state.analyzer.forget(&accepted.ticks);
     Ok(Json(accepted))
 }

@@ -3,6 +3,7 @@
 pub mod analysis;
 pub mod health;
 pub mod ingest;
+pub mod metrics;
 
 use axum::http::Uri;
 

@@ -63,4 +63,6 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     fn token(&self, digest: &str) -> Result<Option<crate::auth::TokenInfo>, StoreError>;
     /// Stores an API token's digest and facts, durably.
     fn put_token(&self, digest: &str, info: &crate::auth::TokenInfo) -> Result<(), StoreError>;
+    /// Servers the topology did not map, with how many records named them.
+    fn unmapped(&self) -> Result<Vec<(String, u64)>, StoreError>;
 }

@@ -285,18 +285,6 @@ impl RedbStore {
         }
         tx.commit().map_err(backend)
     }
-
-    /// Servers the topology did not map, with how many records named them.
-    pub fn unmapped(&self) -> Result<Vec<(String, u64)>, StoreError> {
-        let tx = self.db.begin_read().map_err(backend)?;
-        let t = tx.open_table(UNMAPPED).map_err(backend)?;
-        let mut out = Vec::new();
-        for row in t.iter().map_err(backend)? {
-            let (k, v) = row.map_err(backend)?;
-            out.push((k.value().to_string(), v.value()));
-        }
-        Ok(out)
-    }
 }
 
 fn has_data(chunk: &[u8], slot: usize) -> bool {
@@ -551,6 +539,18 @@ impl Store for RedbStore {
             .insert(digest, json.as_str())
             .map_err(backend)?;
         tx.commit().map_err(backend)
+    }
+
+    /// Servers the topology did not map, with how many records named them.
+    fn unmapped(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let t = tx.open_table(UNMAPPED).map_err(backend)?;
+        let mut out = Vec::new();
+        for row in t.iter().map_err(backend)? {
+            let (k, v) = row.map_err(backend)?;
+            out.push((k.value().to_string(), v.value()));
+        }
+        Ok(out)
     }
 }
 

@@ -1,0 +1,89 @@
+//! `GET /metrics`: Prometheus text exposition format.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+
+use crate::AppState;
+use crate::error::AppError;
+
+/// Counters the server keeps while it runs.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Batches stored.
+    pub batches_accepted: AtomicU64,
+    /// Batches refused for bad input.
+    pub batches_rejected: AtomicU64,
+    /// Records stored.
+    pub records_accepted: AtomicU64,
+    /// Records naming a server the topology does not map.
+    pub records_unmapped: AtomicU64,
+}
+
+/// The handler.
+pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, AppError> {
+    let store = state.store.clone();
+    let (health, unmapped) =
+        tokio::task::spawn_blocking(move || (store.health(), store.unmapped()))
+            .await
+            .map_err(|e| AppError::Internal(e.into()))?;
+    let unmapped = unmapped?;
+    let c = &state.counters;
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, f64)]| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (labels, v) in samples {
+            let _ = writeln!(out, "{name}{labels} {v}");
+        }
+    };
+    let load = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
+    metric(
+        "epicenter_ingest_batches_total",
+        "counter",
+        "Ingest batches by outcome.",
+        &[
+            (r#"{result="accepted"}"#, load(&c.batches_accepted)),
+            (r#"{result="rejected"}"#, load(&c.batches_rejected)),
+        ],
+    );
+    metric(
+        "epicenter_ingest_records_total",
+        "counter",
+        "Call-statistics records stored.",
+        &[("", load(&c.records_accepted))],
+    );
+    metric(
+        "epicenter_ingest_unmapped_records_total",
+        "counter",
+        "Records naming a server the topology does not map (kept aside).",
+        &[("", load(&c.records_unmapped))],
+    );
+    metric(
+        "epicenter_unmapped_servers",
+        "gauge",
+        "Servers the topology does not map, ever seen.",
+        &[("", unmapped.len() as f64)],
+    );
+    metric(
+        "epicenter_store_size_bytes",
+        "gauge",
+        "Size of the embedded store file.",
+        &[("", health.size_bytes.unwrap_or(0) as f64)],
+    );
+    metric(
+        "epicenter_store_up",
+        "gauge",
+        "1 when the store answers.",
+        &[("", f64::from(u8::from(health.status == "ok")))],
+    );
+    metric(
+        "epicenter_uptime_seconds",
+        "gauge",
+        "Seconds since the server started.",
+        &[("", state.started.elapsed().as_secs() as f64)],
+    );
+    Ok(([(CONTENT_TYPE, "text/plain; version=0.0.4")], out))
+}
