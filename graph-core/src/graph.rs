@@ -463,15 +463,13 @@ pub(crate) mod dag {
         }
         back
     }
-
-    /// Longest-path layers of the graph with the `reversed` edges turned around (which
-    /// must make it acyclic; self-loops are ignored): sources get layer 0, every other
-    /// node one more than its deepest predecessor. O(n + e).
-    pub(crate) fn longest_path_layers(
+    /// The edges without self-loops, with the `reversed` ones turned around, their
+    /// adjacency and the in-degree of every node.
+    fn oriented(
         n: usize,
         edges: &[(u32, u32)],
         reversed: &[bool],
-    ) -> Vec<u32> {
+    ) -> (Vec<(u32, u32)>, Adjacency, Vec<u32>) {
         let directed: Vec<(u32, u32)> = edges
             .iter()
             .zip(reversed)
@@ -483,6 +481,18 @@ pub(crate) mod dag {
         for &(_, b) in &directed {
             indeg[b as usize] += 1;
         }
+        (directed, adj, indeg)
+    }
+
+    /// Longest-path layers of the graph with the `reversed` edges turned around (which
+    /// must make it acyclic; self-loops are ignored): sources get layer 0, every other
+    /// node one more than its deepest predecessor. O(n + e).
+    pub(crate) fn longest_path_layers(
+        n: usize,
+        edges: &[(u32, u32)],
+        reversed: &[bool],
+    ) -> Vec<u32> {
+        let (directed, adj, mut indeg) = oriented(n, edges, reversed);
         let mut layer = vec![0u32; n];
         let mut queue: Vec<u32> = (0..n as u32).filter(|&v| indeg[v as usize] == 0).collect();
         let mut head = 0;
@@ -506,17 +516,7 @@ pub(crate) mod dag {
     /// topological order over the layering `layer` of the graph with the `reversed`
     /// edges turned around. O(n + e).
     pub(crate) fn pull_right(n: usize, edges: &[(u32, u32)], reversed: &[bool], layer: &mut [u32]) {
-        let directed: Vec<(u32, u32)> = edges
-            .iter()
-            .zip(reversed)
-            .filter(|((a, b), _)| a != b)
-            .map(|(&(a, b), &r)| if r { (b, a) } else { (a, b) })
-            .collect();
-        let adj = adjacency(n, &directed);
-        let mut indeg = vec![0u32; n];
-        for &(_, b) in &directed {
-            indeg[b as usize] += 1;
-        }
+        let (directed, adj, indeg) = oriented(n, edges, reversed);
         let mut order: Vec<u32> = (0..n as u32).collect();
         order.sort_by_key(|&v| std::cmp::Reverse(layer[v as usize]));
         for v in order {
