@@ -21,6 +21,80 @@ pub struct Config {
     pub store: StoreConfig,
     /// Ingestion.
     pub ingest: IngestConfig,
+    /// The detection loop.
+    pub detection: DetectionConfig,
+    /// How long data is kept.
+    pub retention: RetentionConfig,
+    /// Monitoring of the data sources.
+    pub sources: SourcesConfig,
+}
+
+/// `[detection]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectionConfig {
+    /// Run the loop (off, ticks are still analysed when asked for).
+    pub enabled: bool,
+    /// How often the loop looks for ticks to analyse, seconds (ingestion also wakes it).
+    pub interval_s: u64,
+    /// How long after a bucket ends late data is still awaited before it is analysed.
+    pub grace_s: i64,
+    /// On start, analyse at most this many hours of stored ticks that have no analysis.
+    pub backfill_hours: i64,
+}
+
+impl Default for DetectionConfig {
+    fn default() -> Self {
+        DetectionConfig {
+            enabled: true,
+            interval_s: 10,
+            grace_s: 60,
+            backfill_hours: 24,
+        }
+    }
+}
+
+/// `[retention]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Cluster-level series, activity and config changes, days (at least 42: six weeks
+    /// of baseline).
+    pub series_days: i64,
+    /// Analysed ticks (snapshots), days.
+    pub snapshot_days: i64,
+    /// Server-level records behind the drill-down, hours.
+    pub server_pairs_hours: i64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            series_days: 56,
+            snapshot_days: 30,
+            server_pairs_hours: 48,
+        }
+    }
+}
+
+/// `[sources]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourcesConfig {
+    /// A source that sent nothing for this long is stale, seconds.
+    pub stale_after_s: i64,
+    /// A source silent for this long is considered retired and no longer masks its
+    /// edges, seconds.
+    pub retire_after_s: i64,
+}
+
+impl Default for SourcesConfig {
+    fn default() -> Self {
+        SourcesConfig {
+            stale_after_s: 600,
+            retire_after_s: 7 * 86_400,
+        }
+    }
 }
 
 /// `[ingest]`
@@ -144,10 +218,48 @@ impl Config {
         if !env_keys.is_empty() {
             origin = format!("{origin} + environment ({})", env_keys.join(", "));
         }
-        Config::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Invalid {
-            origin,
-            message: e.to_string(),
-        })
+        let config =
+            Config::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Invalid {
+                origin: origin.clone(),
+                message: e.to_string(),
+            })?;
+        config
+            .validate()
+            .map_err(|message| ConfigError::Invalid { origin, message })?;
+        Ok(config)
+    }
+
+    /// Checks values that parse but make no sense together.
+    pub fn validate(&self) -> Result<(), String> {
+        let r = &self.retention;
+        if r.series_days < 43 {
+            return Err(format!(
+                "retention.series_days = {}: at least 43 days are needed for six weeks of baseline",
+                r.series_days
+            ));
+        }
+        if r.snapshot_days < 1 || r.server_pairs_hours < 1 {
+            return Err(
+                "retention.snapshot_days and retention.server_pairs_hours must be at least 1"
+                    .into(),
+            );
+        }
+        if self.detection.interval_s == 0 {
+            return Err("detection.interval_s must be at least 1".into());
+        }
+        if self.detection.grace_s < 0 || self.detection.backfill_hours < 0 {
+            return Err(
+                "detection.grace_s and detection.backfill_hours must not be negative".into(),
+            );
+        }
+        if self.sources.stale_after_s < 1
+            || self.sources.retire_after_s < self.sources.stale_after_s
+        {
+            return Err(
+                "sources.stale_after_s must be positive and at most sources.retire_after_s".into(),
+            );
+        }
+        Ok(())
     }
 }
 
@@ -256,6 +368,17 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("EPICENTER__SERVER__LISTEN"), "{err}");
+    }
+
+    #[test]
+    fn retention_shorter_than_the_baseline_is_refused() {
+        let err = Config::load(
+            None,
+            vec![("EPICENTER__RETENTION__SERIES_DAYS".into(), "14".into())],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("retention.series_days = 14"), "{err}");
     }
 
     #[test]

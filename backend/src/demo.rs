@@ -144,13 +144,122 @@ pub fn load_portal(
         };
     write_series(portal.edges(), &edge_entities)?;
     write_series(&methods.series, &method_entities)?;
+    let edges = portal.edges();
+    let activity: Vec<(Tick, f64)> = portal
+        .activity()
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (edges.tick(i), *v))
+        .collect();
+    store.put_activity(&activity, false)?;
+    let changes: Vec<_> = portal
+        .changes()
+        .iter()
+        .map(|c| graph_core::link::ConfigChange {
+            // Ids look like `CHG-204518`: the digits are unique.
+            id: c
+                .id
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect::<String>()
+                .parse()
+                .unwrap_or(0),
+            ts: c.ts,
+            author: c.author.clone(),
+            clusters: c
+                .clusters
+                .iter()
+                .filter_map(|name| reg.catalog.id(name))
+                .collect(),
+            description: format!("{}: {}", c.id, c.description),
+            link: Some(c.link.clone()),
+        })
+        .collect();
+    store.put_changes(&changes)?;
+    let last = edges.end() - width.seconds();
+    write_pairs(store, portal, &ids, last)?;
     // One durable commit at the end makes everything before it durable too.
     store.put_chunks(&[], true)?;
-    let last = portal.edges().end() - width.seconds();
     Ok((
         edge_entities.len() + method_entities.len(),
         (portal.edges().start(), last),
     ))
+}
+
+/// Hours of server-level records the demo holds for the drill-down (live ingestion
+/// keeps `retention.server_pairs_hours`).
+pub const DEMO_PAIR_HOURS: i64 = 3;
+
+/// Splits the last [`DEMO_PAIR_HOURS`] of cluster edges into server pairs, as the
+/// fixtures' server level does, and stores them for the drill-down.
+fn write_pairs(
+    store: &RedbStore,
+    portal: &Portal,
+    ids: &HashMap<ClusterId, ClusterId>,
+    last: Tick,
+) -> Result<(), StoreError> {
+    use epicenter_fixtures::server::ServerLevel;
+    let sim = portal
+        .simulation()
+        .map_err(|e| StoreError::Backend(format!("demo simulation: {e}")))?;
+    let world = portal.world();
+    let cluster_of: HashMap<&str, ClusterId> = world
+        .servers()
+        .iter()
+        .map(|s| (s.name.as_str(), ids[&s.cluster]))
+        .collect();
+    let level = ServerLevel::new(sim);
+    let edges = portal.edges();
+    let width = store.bucket_width().seconds();
+    let mut reg = store.registry()?;
+    let first = (last - DEMO_PAIR_HOURS * 3600 + width).max(edges.start());
+    let mut t = first;
+    while t <= last {
+        let Some(i) = edges.index(t) else {
+            t += width;
+            continue;
+        };
+        let since = reg.persisted();
+        let counters: Vec<_> = (0..edges.width()).map(|c| edges.get(i, c)).collect();
+        let mut sums: std::collections::BTreeMap<(u32, u32, u32), graph_core::model::Counters> =
+            Default::default();
+        for call in level.split(t, &counters) {
+            let (Some(&src), Some(&dst)) = (
+                cluster_of.get(call.src.as_str()),
+                cluster_of.get(call.dst.as_str()),
+            ) else {
+                continue;
+            };
+            let Some(entity) = reg.find_entity(&SeriesKey::edge(EdgeKey { src, dst })) else {
+                continue;
+            };
+            let key = (entity, reg.server(&call.src), reg.server(&call.dst));
+            sums.entry(key)
+                .or_default()
+                .add(&graph_core::model::Counters {
+                    requests: call.requests as f64,
+                    errors: call.errors as f64,
+                    latency_ms_sum: call.latency_ms_sum,
+                });
+        }
+        let pairs = sums
+            .into_iter()
+            .map(|((entity, src, dst), counters)| crate::store::PairRow {
+                tick: t,
+                entity,
+                src,
+                dst,
+                counters,
+            })
+            .collect();
+        let batch = crate::store::WriteBatch {
+            pairs,
+            ..Default::default()
+        };
+        store.write(&reg, since, &batch, false)?;
+        t += width;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -20,8 +20,10 @@ pub mod analyze;
 pub mod auth;
 pub mod config;
 pub mod demo;
+pub mod detection;
 pub mod error;
 pub mod handlers;
+pub mod import;
 pub mod ingest;
 pub mod store;
 pub mod topology;
@@ -31,7 +33,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower_http::compression::CompressionLayer;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
@@ -59,6 +61,12 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Counters for `/metrics`.
     pub counters: Arc<handlers::metrics::Counters>,
+    /// The detection loop's driver.
+    pub detector: Arc<detection::Detector>,
+    /// How sources are judged.
+    pub sources: config::SourcesConfig,
+    /// The topology file, for reloads.
+    pub topology_path: Option<PathBuf>,
 }
 
 impl AppState {
@@ -68,20 +76,41 @@ impl AppState {
             &config.store.data_dir,
             graph_core::model::BucketWidth::FIVE_MINUTES,
         )?;
-        let topology = match &config.ingest.topology {
-            Some(path) => topology::Topology::load(path)?,
-            None => topology::Topology::identity(),
+        Self::with_store(config, Arc::new(store))
+    }
+
+    /// State over an opened `store`.
+    pub fn with_store(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<Self> {
+        let (topology, source) = match &config.ingest.topology {
+            Some(path) => (topology::Topology::load(path)?, path.display().to_string()),
+            None => (topology::Topology::identity(), "identity".to_string()),
         };
-        let ingest = ingest::service::IngestState::new(&store, topology)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut analysis_config = graph_core::analyze::AnalysisConfig::default();
+        analysis_config.detect.key_edges = topology.detect_key_edges();
+        let ingest = ingest::service::IngestState::new(store.as_ref(), topology)
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .with_source(source);
+        let analyzer = Arc::new(analysis::Analyzer::new(
+            analysis_config,
+            config.sources.clone(),
+            &config.detection,
+        ));
+        let detector = Arc::new(detection::Detector::new(
+            analyzer.clone(),
+            config.detection.clone(),
+            config.retention.clone(),
+        ));
         Ok(AppState {
             ingest: Arc::new(std::sync::Mutex::new(ingest)),
             max_body_bytes: config.ingest.max_body_bytes,
             counters: Arc::default(),
-            store: Arc::new(store),
+            store,
             started: Instant::now(),
             static_dir: config.server.static_dir.clone(),
-            analyzer: Arc::new(analysis::Analyzer::default()),
+            analyzer,
+            detector,
+            sources: config.sources.clone(),
+            topology_path: config.ingest.topology.clone(),
         })
     }
 }
@@ -90,13 +119,38 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     let index = state.static_dir.join("index.html");
     let front_end = ServeDir::new(&state.static_dir).fallback(ServeFile::new(index));
+    let body_limit = axum::extract::DefaultBodyLimit::max(state.max_body_bytes);
     let api = Router::new()
         .route("/health", get(handlers::health::health))
+        .route("/openapi.json", get(handlers::openapi::document))
         .route("/analysis", get(handlers::analysis::analysis))
+        .route("/analysis/run", post(handlers::admin::run))
+        .route("/graph/full", get(handlers::query::full_graph))
+        .route("/edges/series", get(handlers::query::edge_series))
+        .route("/edges/servers", get(handlers::query::edge_servers))
+        .route(
+            "/services/{service}/episodes",
+            get(handlers::query::episodes),
+        )
+        .route(
+            "/changes",
+            get(handlers::changes::list).post(handlers::changes::post),
+        )
+        .route("/snapshots", get(handlers::query::snapshots))
+        .route("/snapshots/bundle", get(handlers::query::bundle))
+        .route("/snapshots/{tick}", get(handlers::query::snapshot))
+        .route("/activity", get(handlers::query::activity))
+        .route("/topology", get(handlers::query::topology))
+        .route("/topology/unmapped", get(handlers::query::unmapped))
+        .route("/topology/reload", post(handlers::admin::reload_topology))
+        .route("/sources", get(handlers::query::sources))
         .route(
             "/ingest/calls",
-            axum::routing::post(handlers::ingest::calls)
-                .layer(axum::extract::DefaultBodyLimit::max(state.max_body_bytes)),
+            post(handlers::ingest::calls).layer(body_limit),
+        )
+        .route(
+            "/ingest/activity",
+            post(handlers::ingest::activity).layer(body_limit),
         )
         .fallback(handlers::not_found);
     Router::new()

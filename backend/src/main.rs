@@ -23,9 +23,31 @@ enum Command {
     /// Analyse call statistics from files, offline: anomalous edges and ranked root
     /// causes per tick, with no server and no store.
     Analyze(AnalyzeArgs),
+    /// Import call statistics files (NDJSON, see docs/ingest.md) into the store, with a
+    /// progress bar. The server must not be running on the same store.
+    Import(ImportArgs),
     /// Manage API tokens (for ingestion and automation).
     #[command(subcommand)]
     Token(TokenCommand),
+}
+
+#[derive(Debug, clap::Args)]
+struct ImportArgs {
+    /// Files to import, in order.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// TOML configuration file (store location and topology).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Folder of the embedded store (overrides `store.data_dir`).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Topology file (overrides `ingest.topology`).
+    #[arg(long)]
+    topology: Option<PathBuf>,
+    /// Records per transaction.
+    #[arg(long, default_value_t = 50_000)]
+    batch: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,8 +141,35 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve(args) => serve(args).await,
         Command::Analyze(args) => analyze(args),
+        Command::Import(args) => import(args),
         Command::Token(cmd) => token(cmd),
     }
+}
+
+fn import(args: ImportArgs) -> anyhow::Result<()> {
+    use epicenter_backend::import::{ImportOptions, import_files};
+    let mut config = Config::load(args.config.as_deref(), std::env::vars())?;
+    if let Some(d) = args.data_dir {
+        config.store.data_dir = d;
+    }
+    if let Some(t) = args.topology {
+        config.ingest.topology = Some(t);
+    }
+    anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
+    let options = ImportOptions {
+        batch_records: args.batch,
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    let report = import_files(&config, &args.files, &options)?;
+    println!(
+        "Imported {} records ({} with unmapped servers) from {} files in {:.1} s ({:.0} records/s).",
+        report.records,
+        report.unmapped_records,
+        args.files.len(),
+        report.seconds,
+        report.records as f64 / report.seconds.max(1e-9)
+    );
+    Ok(())
 }
 
 fn token(cmd: TokenCommand) -> anyhow::Result<()> {
@@ -209,6 +258,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         prepare_demo(&config, args.demo_weeks, end)?;
     }
     let state = AppState::open(&config).context("opening the store")?;
+    if config.detection.enabled {
+        tokio::spawn(state.detector.clone().run(state.store.clone()));
+    }
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("binding {}", config.server.listen))?;

@@ -254,6 +254,20 @@ impl Topology {
         &self.unmapped
     }
 
+    /// The key edges, as detection takes them.
+    pub fn detect_key_edges(&self) -> Vec<graph_core::detect::KeyEdge> {
+        let mut out: Vec<_> = self
+            .key_edges
+            .iter()
+            .map(|k| graph_core::detect::KeyEdge {
+                src: k.src.clone(),
+                dst: k.dst.clone(),
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.src, &a.dst).cmp(&(&b.src, &b.dst)));
+        out
+    }
+
     /// Whether `src -> dst` is a key edge (by cluster or service names).
     pub fn is_key_edge(&self, src: ClusterId, dst: ClusterId) -> bool {
         let (s, d) = (self.catalog.get(src), self.catalog.get(dst));

@@ -53,6 +53,13 @@ pub struct AnalysisResponse {
     pub summary: crate::detect::Summary,
     /// Data-centre storms at this tick.
     pub storms: Vec<crate::detect::DcStorm>,
+    /// Data sources that had not delivered this tick when it was analysed: their edges
+    /// count as missing, not anomalous.
+    #[serde(default)]
+    pub sources_behind: Vec<String>,
+    /// When the tick was analysed, Unix seconds.
+    #[serde(default)]
+    pub analysed_at: i64,
 }
 
 /// A cluster as the client needs it.
@@ -68,4 +75,244 @@ pub struct ClusterInfo {
     pub dc: Option<String>,
     /// Tier.
     pub tier: Option<String>,
+}
+
+/// One bucket of an edge's series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesPoint {
+    /// Start of the bucket.
+    pub tick: crate::model::Tick,
+    /// Requests.
+    pub requests: f64,
+    /// Failed requests.
+    pub errors: f64,
+    /// Request-weighted mean latency, ms (`None` without requests).
+    pub latency_ms: Option<f64>,
+    /// Errors per request (`None` without requests).
+    pub error_rate: Option<f64>,
+    /// Metrics detection reported anomalous at this point.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub anomalous: Vec<crate::model::Metric>,
+    /// Metrics whose point was folded into a data-centre storm.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub storm: Vec<crate::model::Metric>,
+}
+
+/// The same range some weeks earlier, with ticks as they were then.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WeekSeries {
+    /// How many weeks back.
+    pub weeks_ago: u32,
+    /// The buckets with data.
+    pub points: Vec<SeriesPoint>,
+}
+
+/// `GET /api/v1/edges/series`: one edge (or one method on it) over a range, with the
+/// same range in each of the previous weeks the weekly baseline reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EdgeSeriesResponse {
+    /// Caller.
+    pub src: ClusterInfo,
+    /// Callee.
+    pub dst: ClusterInfo,
+    /// The method, when the series is one method's.
+    pub method: Option<String>,
+    /// First tick of the range.
+    pub from: crate::model::Tick,
+    /// Last tick of the range (inclusive).
+    pub to: crate::model::Tick,
+    /// Bucket width, seconds.
+    pub bucket_width_s: i64,
+    /// The buckets with data in the range.
+    pub points: Vec<SeriesPoint>,
+    /// The range one to six weeks earlier.
+    pub weeks: Vec<WeekSeries>,
+}
+
+/// `GET /api/v1/activity`: site-wide activity over a range and the same range in
+/// previous weeks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActivityResponse {
+    /// First tick of the range.
+    pub from: crate::model::Tick,
+    /// Last tick of the range (inclusive).
+    pub to: crate::model::Tick,
+    /// `(tick, value)` in the range.
+    pub points: Vec<(crate::model::Tick, f64)>,
+    /// The range `weeks_ago` weeks earlier, ticks as they were then.
+    pub weeks: Vec<ActivityWeek>,
+}
+
+/// Activity some weeks earlier.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActivityWeek {
+    /// How many weeks back.
+    pub weeks_ago: u32,
+    /// `(tick, value)`.
+    pub points: Vec<(crate::model::Tick, f64)>,
+}
+
+/// One server pair behind a cluster edge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerPair {
+    /// Calling server.
+    pub src: String,
+    /// Called server.
+    pub dst: String,
+    /// Requests.
+    pub requests: f64,
+    /// Failed requests.
+    pub errors: f64,
+    /// Mean latency, ms.
+    pub latency_ms: Option<f64>,
+    /// Share of the edge's requests.
+    pub request_share: f64,
+    /// Share of the edge's total latency (time spent), which is what moves the edge's
+    /// mean.
+    pub latency_share: f64,
+}
+
+/// `GET /api/v1/edges/servers`: the server pairs contributing most to an edge in one
+/// bucket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerPairsResponse {
+    /// The bucket.
+    pub tick: crate::model::Tick,
+    /// Caller cluster.
+    pub src: String,
+    /// Callee cluster.
+    pub dst: String,
+    /// Server pairs with data in the bucket.
+    pub total_pairs: usize,
+    /// The top pairs by time spent, largest first.
+    pub pairs: Vec<ServerPair>,
+}
+
+/// One anomaly episode: consecutive anomalous ticks of one edge and metric.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Episode {
+    /// Caller cluster.
+    pub src: String,
+    /// Callee cluster.
+    pub dst: String,
+    /// Whether the service is the caller (`outgoing`), the callee (`incoming`) or
+    /// both (`both`, calls within the service).
+    pub direction: String,
+    /// The metric.
+    pub metric: crate::model::Metric,
+    /// First anomalous tick.
+    pub start: crate::model::Tick,
+    /// Last anomalous tick.
+    pub end: crate::model::Tick,
+    /// Tick of the largest relative deviation.
+    pub peak_tick: crate::model::Tick,
+    /// Largest relative deviation (signed).
+    pub peak_deviation: Option<f64>,
+    /// Largest severity score.
+    pub peak_severity: f64,
+    /// Best root-cause rank of the service's clusters during the episode.
+    pub best_rank: Option<u32>,
+    /// Ticks in the episode that were hidden by a mark.
+    pub hidden_ticks: u32,
+}
+
+/// `GET /api/v1/services/{service}/episodes`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpisodesResponse {
+    /// The service.
+    pub service: String,
+    /// Its clusters.
+    pub clusters: Vec<String>,
+    /// First tick looked at.
+    pub from: crate::model::Tick,
+    /// Last tick looked at.
+    pub to: crate::model::Tick,
+    /// Analysed ticks in the range.
+    pub analysed_ticks: usize,
+    /// The episodes, by start.
+    pub episodes: Vec<Episode>,
+}
+
+/// A config change as the API shows it, with cluster names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangeView {
+    /// Unique id.
+    pub id: u64,
+    /// When it was applied, Unix seconds.
+    pub ts: i64,
+    /// Who made it.
+    pub author: String,
+    /// Clusters it touched.
+    pub clusters: Vec<String>,
+    /// What it was.
+    pub description: String,
+    /// Where to read more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+}
+
+/// A data source and whether it is keeping up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceView {
+    /// The token's name.
+    pub name: String,
+    /// When its latest batch arrived, Unix seconds.
+    pub last_arrival: i64,
+    /// The latest bucket it delivered.
+    pub last_tick: crate::model::Tick,
+    /// Seconds since its latest batch.
+    pub silent_s: i64,
+    /// Silent for longer than `sources.stale_after_s`.
+    pub stale: bool,
+    /// Silent for longer than `sources.retire_after_s`: no longer expected.
+    pub retired: bool,
+    /// Batches accepted.
+    pub batches: u64,
+    /// Records accepted.
+    pub records: u64,
+    /// Calling clusters it reports on.
+    pub clusters: usize,
+}
+
+/// `GET /api/v1/sources`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourcesResponse {
+    /// Seconds of silence after which a source is stale.
+    pub stale_after_s: i64,
+    /// Every source, by name.
+    pub sources: Vec<SourceView>,
+    /// Names of the stale sources (not retired ones).
+    pub stale: Vec<String>,
+}
+
+/// One edge of the full graph at a tick.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FullEdge {
+    /// Caller.
+    pub src: crate::model::ClusterId,
+    /// Callee.
+    pub dst: crate::model::ClusterId,
+    /// Requests in the bucket.
+    pub requests: f64,
+    /// Mean latency, ms.
+    pub latency_ms: Option<f64>,
+    /// Errors per request.
+    pub error_rate: Option<f64>,
+    /// Metrics anomalous at the tick.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub anomalous: Vec<crate::model::Metric>,
+}
+
+/// `GET /api/v1/graph/full`: every cluster and every edge with data at a tick, laid
+/// out by tier and data centre.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FullGraphResponse {
+    /// The tick.
+    pub tick: crate::model::Tick,
+    /// Every cluster with an edge at the tick.
+    pub clusters: Vec<ClusterInfo>,
+    /// Edges with data at the tick.
+    pub edges: Vec<FullEdge>,
+    /// Where everything is drawn.
+    pub layout: crate::layout::Layout,
 }

@@ -1,17 +1,19 @@
-//! `POST /api/v1/ingest/calls`: call statistics as NDJSON, with a token of scope
-//! `ingest`. The batch is stored entirely, durably, before the answer, or not at all.
+//! Ingestion with a token of scope `ingest`: `POST /api/v1/ingest/calls` (call
+//! statistics) and `POST /api/v1/ingest/activity` (site-wide activity), both NDJSON.
+//! A batch is stored entirely, durably, before the answer, or not at all.
 
 use std::sync::atomic::Ordering;
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
-use axum::http::header::CONTENT_TYPE;
+use serde::{Deserialize, Serialize};
 
+use super::{authorize, blocking, read_body, require_media_type};
 use crate::AppState;
-use crate::auth::{Scope, require};
+use crate::analysis::unix_now;
+use crate::auth::Scope;
 use crate::error::AppError;
 use crate::ingest::Limits;
 use crate::ingest::service::Accepted;
@@ -23,66 +25,40 @@ pub const NDJSON_TYPES: [&str; 3] = [
     "application/json-lines",
 ];
 
-/// The handler.
-pub async fn calls(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Accepted>, AppError> {
-    let store = state.store.clone();
-    let auth_store = store.clone();
-    let auth_headers = headers.clone();
-    tokio::task::spawn_blocking(move || require(auth_store.as_ref(), &auth_headers, Scope::Ingest))
-        .await
-        .map_err(|e| AppError::Internal(e.into()))??;
-    let media = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let essence = media
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if !NDJSON_TYPES.contains(&essence.as_str()) {
-        return Err(AppError::UnsupportedMediaType(format!(
-            "content type {media:?} is not accepted; send one JSON object per line as {}",
-            NDJSON_TYPES.join(" or ")
-        )));
-    }
-    let body = body.map_err(|e| match e {
-        BytesRejection::FailedToBufferBody(inner) if inner.to_string().contains("length limit") => {
-            AppError::PayloadTooLarge(format!(
-                "the body is larger than {} bytes; send smaller batches",
-                state.max_body_bytes
-            ))
-        }
-        other => AppError::BadRequest {
-            message: format!("cannot read the body: {other}"),
-            details: vec![],
-        },
-    })?;
-    let text = String::from_utf8(body.to_vec()).map_err(|e| AppError::BadRequest {
+/// Reads an NDJSON body: checks the media type, the size and UTF-8.
+async fn ndjson_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<String, AppError> {
+    require_media_type(headers, &NDJSON_TYPES)?;
+    let body = read_body(body, state.max_body_bytes).await?;
+    String::from_utf8(body.to_vec()).map_err(|e| AppError::BadRequest {
         message: format!(
             "the body is not UTF-8 (at byte {})",
             e.utf8_error().valid_up_to()
         ),
         details: vec![],
-    })?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_err(|e| AppError::Internal(e.into()))?
-        .as_secs() as i64;
-    let ingest = state.ingest.clone();
-    let outcome = tokio::task::spawn_blocking(move || {
-        let mut ingest = ingest.lock().expect("ingest lock");
-        let mut limits = Limits::around(now);
-        limits.max_interval_s = store.bucket_width().seconds() as u32;
-        ingest.apply(store.as_ref(), &text, &limits)
     })
-    .await
-    .map_err(|e| AppError::Internal(e.into()))?;
+}
+
+/// `POST /api/v1/ingest/calls`.
+pub async fn calls(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Accepted>, AppError> {
+    let token = authorize(&state, &headers, Scope::Ingest).await?;
+    let text = ndjson_body(&state, &headers, body).await?;
+    let now = unix_now();
+    let s = state.clone();
+    let outcome = blocking(move || {
+        let mut ingest = s.ingest.lock().expect("ingest lock");
+        let mut limits = Limits::around(now);
+        limits.max_interval_s = s.store.bucket_width().seconds() as u32;
+        ingest.apply(s.store.as_ref(), &text, &limits, Some(&token.name))
+    })
+    .await;
     let counters = &state.counters;
     let accepted = outcome.inspect_err(|e| {
         if matches!(e, AppError::BadRequest { .. }) {
@@ -97,5 +73,106 @@ pub async fn calls(
         .records_unmapped
         .fetch_add(accepted.unmapped_records, Ordering::Relaxed);
     state.analyzer.forget(&accepted.ticks);
+    state.detector.touched(&accepted.ticks);
     Ok(Json(accepted))
+}
+
+/// One line of `POST /api/v1/ingest/activity`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActivityLine {
+    ts: serde_json::Value,
+    value: serde_json::Value,
+}
+
+/// The answer to an accepted activity batch.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ActivityAccepted {
+    /// Buckets set.
+    pub accepted: usize,
+}
+
+/// Parses activity lines; every error names its line and field.
+pub fn parse_activity(
+    text: &str,
+    limits: &Limits,
+    width: graph_core::model::BucketWidth,
+) -> Result<Vec<(i64, f64)>, Vec<String>> {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed: ActivityLine = match serde_json::from_str(line) {
+            Ok(p) => p,
+            Err(e) => {
+                errors.push(format!("line {n}: {e}"));
+                continue;
+            }
+        };
+        let ts = match &parsed.ts {
+            serde_json::Value::Number(x) => x
+                .as_i64()
+                .ok_or_else(|| format!("{x} is not whole Unix seconds")),
+            serde_json::Value::String(s) => crate::ingest::timefmt::parse_time(s),
+            other => Err(format!("expected a time, got {other}")),
+        };
+        let ts = match ts {
+            Ok(t) if t > limits.now + limits.max_future_s => Err(format!(
+                "{t} is more than {} s in the future",
+                limits.max_future_s
+            )),
+            Ok(t) if t < limits.now - limits.max_age_s => Err(format!(
+                "{t} is older than the retention window ({} s)",
+                limits.max_age_s
+            )),
+            other => other,
+        };
+        let value = match parsed.value.as_f64() {
+            Some(v) if v.is_finite() && v >= 0.0 => Ok(v),
+            Some(v) => Err(format!("{v} is negative or not finite")),
+            None => Err(format!("expected a number, got {}", parsed.value)),
+        };
+        match (ts, value) {
+            (Ok(t), Ok(v)) => out.push((width.floor(t), v)),
+            (Err(m), _) => errors.push(format!("line {n}: field \"ts\": {m}")),
+            (_, Err(m)) => errors.push(format!("line {n}: field \"value\": {m}")),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+/// `POST /api/v1/ingest/activity`: `{"ts": ..., "value": ...}` per line, the site-wide
+/// activity of the bucket starting at `ts` (the latest value sent for a bucket wins).
+pub async fn activity(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<ActivityAccepted>, AppError> {
+    authorize(&state, &headers, Scope::Ingest).await?;
+    let text = ndjson_body(&state, &headers, body).await?;
+    let now = unix_now();
+    blocking(move || {
+        let store = state.store.as_ref();
+        let points = parse_activity(&text, &Limits::around(now), store.bucket_width()).map_err(
+            |errors| AppError::BadRequest {
+                message: format!("{} lines are invalid; nothing was stored", errors.len()),
+                details: errors,
+            },
+        )?;
+        store.put_activity(&points, true)?;
+        let ticks: Vec<i64> = points.iter().map(|p| p.0).collect();
+        state.analyzer.forget(&ticks);
+        state.detector.touched(&ticks);
+        Ok(Json(ActivityAccepted {
+            accepted: points.len(),
+        }))
+    })
+    .await
 }

@@ -25,12 +25,15 @@ pub struct Counters {
 
 /// The handler.
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, AppError> {
-    let store = state.store.clone();
-    let (health, unmapped) =
-        tokio::task::spawn_blocking(move || (store.health(), store.unmapped()))
-            .await
-            .map_err(|e| AppError::Internal(e.into()))?;
-    let unmapped = unmapped?;
+    let s = state.clone();
+    let (health, unmapped, sources) = super::blocking(move || {
+        Ok((
+            s.store.health(),
+            s.store.unmapped()?,
+            super::query::source_views(&s, crate::analysis::unix_now())?,
+        ))
+    })
+    .await?;
     let c = &state.counters;
     let mut out = String::new();
     let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, f64)]| {
@@ -79,6 +82,49 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         "1 when the store answers.",
         &[("", f64::from(u8::from(health.status == "ok")))],
     );
+    let stats = &state.analyzer.stats;
+    metric(
+        "epicenter_ticks_analysed_total",
+        "counter",
+        "Ticks analysed (detection, pruning, ranking, layout) and stored.",
+        &[("", load(&stats.analysed))],
+    );
+    metric(
+        "epicenter_tick_duration_seconds_sum",
+        "counter",
+        "Total time spent analysing ticks, including store reads and writes.",
+        &[("", load(&stats.total_us) / 1e6)],
+    );
+    metric(
+        "epicenter_last_tick_duration_seconds",
+        "gauge",
+        "Time the latest tick analysis took.",
+        &[("", load(&stats.last_us) / 1e6)],
+    );
+    metric(
+        "epicenter_sources_stale",
+        "gauge",
+        "Data sources silent for longer than sources.stale_after_s.",
+        &[("", sources.stale.len() as f64)],
+    );
+    let silence: Vec<(String, f64)> = sources
+        .sources
+        .iter()
+        .filter(|s| !s.retired)
+        .map(|s| {
+            (
+                format!("{{source=\"{}\"}}", label(&s.name)),
+                s.silent_s as f64,
+            )
+        })
+        .collect();
+    let silence: Vec<(&str, f64)> = silence.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+    metric(
+        "epicenter_source_silence_seconds",
+        "gauge",
+        "Seconds since each (not retired) data source last sent a batch.",
+        &silence,
+    );
     metric(
         "epicenter_uptime_seconds",
         "gauge",
@@ -86,4 +132,12 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         &[("", state.started.elapsed().as_secs() as f64)],
     );
     Ok(([(CONTENT_TYPE, "text/plain; version=0.0.4")], out))
+}
+
+/// Escapes a label value for the text exposition format.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::aggregate_with;
 use crate::error::AppError;
-use crate::ingest::{Limits, parse_calls};
+use crate::ingest::{CallRecord, Limits, parse_calls};
 use crate::store::cells::chunk_of;
-use crate::store::{Registry, Store, WriteBatch};
+use crate::store::{PairRow, Registry, SourceUpdate, Store, WriteBatch};
 use crate::topology::Topology;
 
 /// What ingestion keeps between batches: the id registry and the topology, under one
@@ -20,6 +20,7 @@ use crate::topology::Topology;
 pub struct IngestState {
     registry: Registry,
     topology: Topology,
+    topology_source: String,
     resolved: HashMap<String, Option<ClusterId>>,
 }
 
@@ -40,16 +41,37 @@ impl IngestState {
         Ok(IngestState {
             registry: store.registry()?,
             topology,
+            topology_source: "identity".into(),
             resolved: HashMap::new(),
         })
     }
 
-    /// Applies NDJSON `text` to `store`, atomically and durably.
+    /// Records where the topology came from (a file path), for the API.
+    pub fn with_source(mut self, source: impl Into<String>) -> Self {
+        self.topology_source = source.into();
+        self
+    }
+
+    /// Where the topology came from: a file path, or `identity`.
+    pub fn topology_source(&self) -> String {
+        self.topology_source.clone()
+    }
+
+    /// Replaces the topology (a reload). Servers are mapped anew from the next batch
+    /// on; data already stored keeps the clusters it was stored under.
+    pub fn set_topology(&mut self, topology: Topology) {
+        self.topology = topology;
+        self.resolved.clear();
+    }
+
+    /// Applies NDJSON `text` to `store`, atomically and durably. `source` names who
+    /// sent it (the token's name), recorded with `limits.now` as the arrival time.
     pub fn apply(
         &mut self,
         store: &dyn Store,
         text: &str,
         limits: &Limits,
+        source: Option<&str>,
     ) -> Result<Accepted, AppError> {
         let records = parse_calls(text, limits).map_err(|errors| {
             let lines = text.lines().filter(|l| !l.trim().is_empty()).count();
@@ -66,12 +88,24 @@ impl IngestState {
                 details: errors.iter().map(ToString::to_string).collect(),
             }
         })?;
+        self.apply_records(store, &records, limits.now, source)
+    }
+
+    /// Applies parsed `records` to `store`, atomically and durably; `now` is the
+    /// arrival time recorded for `source`.
+    pub fn apply_records(
+        &mut self,
+        store: &dyn Store,
+        records: &[CallRecord],
+        now: i64,
+        source: Option<&str>,
+    ) -> Result<Accepted, AppError> {
         let before = self.registry.clone();
         let since = self.registry.persisted();
         let width = store.bucket_width();
         // First pass: map every server not seen before, giving new clusters their ids.
         let mut new_servers = Vec::new();
-        for r in &records {
+        for r in records {
             for server in [&r.src, &r.dst] {
                 if !self.resolved.contains_key(server.as_str()) {
                     let id = self
@@ -86,13 +120,13 @@ impl IngestState {
         let resolved = &self.resolved;
         let registry = &mut self.registry;
         let agg = aggregate_with(
-            &records,
+            records,
             &mut |s| resolved.get(s).copied().flatten(),
             width,
             &mut |m| registry.method(m),
         );
         let mut unmapped: BTreeMap<String, u64> = BTreeMap::new();
-        for r in &records {
+        for r in records {
             for s in [&r.src, &r.dst] {
                 if self.resolved.get(s.as_str()) == Some(&None) {
                     *unmapped.entry(s.clone()).or_default() += 1;
@@ -106,9 +140,39 @@ impl IngestState {
             ticks.insert(*tick);
         }
         cells.sort_by_key(|(t, e, _)| (chunk_of(*t), *e, *t));
+        let mut pairs = Vec::new();
+        for ((tick, edge), servers) in &agg.pairs {
+            let entity = self
+                .registry
+                .entity(graph_core::detect::SeriesKey::edge(*edge));
+            for ((src, dst), counters) in servers {
+                pairs.push(PairRow {
+                    tick: *tick,
+                    entity,
+                    src: self.registry.server(src),
+                    dst: self.registry.server(dst),
+                    counters: *counters,
+                });
+            }
+        }
+        let source = source.map(|name| {
+            let mut clusters: Vec<ClusterId> = agg.pairs.keys().map(|(_, e)| e.src).collect();
+            clusters.sort_unstable();
+            clusters.dedup();
+            SourceUpdate {
+                name: name.to_string(),
+                arrival: now,
+                // Every record counts, mapped or not: the source did deliver them.
+                last_tick: records.iter().map(|r| width.floor(r.ts)).max().unwrap_or(0),
+                records: agg.records,
+                clusters,
+            }
+        });
         let batch = WriteBatch {
             cells,
             unmapped: unmapped.into_iter().collect(),
+            pairs,
+            source,
         };
         if let Err(e) = store.write(&self.registry, since, &batch, true) {
             // Nothing was written: forget the ids handed out for this batch.
@@ -174,7 +238,12 @@ mod tests {
         let mut ingest = IngestState::new(&store, Topology::identity()).unwrap();
         let limits = Limits::around(NOW);
         let ok = ingest
-            .apply(&store, &line(NOW - 600, "web-1", "api-1", ""), &limits)
+            .apply(
+                &store,
+                &line(NOW - 600, "web-1", "api-1", ""),
+                &limits,
+                None,
+            )
             .unwrap();
         assert_eq!(ok.accepted, 1);
         let before = state(&store);
@@ -191,13 +260,13 @@ mod tests {
         ];
         for b in bad {
             let err = ingest
-                .apply(&store, &format!("{fresh}\n{b}\n"), &limits)
+                .apply(&store, &format!("{fresh}\n{b}\n"), &limits, None)
                 .unwrap_err();
             assert!(matches!(err, AppError::BadRequest { .. }), "{err:?}");
             assert_eq!(state(&store), before, "after rejecting {b}");
         }
         // The fresh servers get their ids when a valid batch brings them.
-        let ok = ingest.apply(&store, &fresh, &limits).unwrap();
+        let ok = ingest.apply(&store, &fresh, &limits, None).unwrap();
         assert_eq!(ok.ticks, vec![NOW - 300 - (NOW - 300).rem_euclid(300)]);
         assert!(
             Store::registry(&store)
@@ -221,7 +290,7 @@ mod tests {
         let limits = Limits::around(NOW);
         let t = NOW - 900;
         ingest
-            .apply(&store, &line(t, "web-1", "api-1", ""), &limits)
+            .apply(&store, &line(t, "web-1", "api-1", ""), &limits, None)
             .unwrap();
         let r = ingest
             .apply(
@@ -232,6 +301,7 @@ mod tests {
                     line(t, "web-1", "???", "")
                 ),
                 &limits,
+                Some("collector"),
             )
             .unwrap();
         assert_eq!((r.accepted, r.unmapped_records), (1, 1));
@@ -247,5 +317,22 @@ mod tests {
         assert_eq!(cells.len(), 1);
         assert_eq!(cells[0].1.counters().unwrap().requests, 20.0);
         assert_eq!(store.unmapped().unwrap(), vec![("???".to_string(), 1)]);
+        let pairs = store.pairs(t - t.rem_euclid(300), Some(e)).unwrap();
+        let names: Vec<_> = pairs
+            .iter()
+            .map(|p| {
+                (
+                    reg.server_name(p.src).unwrap(),
+                    reg.server_name(p.dst).unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(names, vec![("web-1", "api-1"), ("web-2", "api-7")]);
+        let sources = store.sources().unwrap();
+        assert_eq!(sources.len(), 1);
+        assert_eq!(
+            (sources[0].name.as_str(), sources[0].records),
+            ("collector", 1)
+        );
     }
 }

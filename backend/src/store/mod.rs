@@ -2,14 +2,17 @@
 //! file, durable once a write returns, no service to run.
 
 pub mod cells;
+pub mod records;
 mod redb_store;
 pub mod registry;
 
+pub use records::{Cutoffs, PairRow, Pruned, SourceState, SourceUpdate, StoredTick};
 pub use redb_store::{RedbStore, SCHEMA_VERSION, WriteBatch};
 pub use registry::{Persisted, Registry};
 
 use graph_core::api::StoreHealth;
-use graph_core::detect::FrameStore;
+use graph_core::detect::{Cell, FrameStore, PointFlags};
+use graph_core::link::ConfigChange;
 use graph_core::model::{BucketWidth, Tick};
 
 /// A storage failure.
@@ -65,4 +68,38 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     fn put_token(&self, digest: &str, info: &crate::auth::TokenInfo) -> Result<(), StoreError>;
     /// Servers the topology did not map, with how many records named them.
     fn unmapped(&self) -> Result<Vec<(String, u64)>, StoreError>;
+    /// The cells of one entity for ticks in `from..to`, in time order (buckets without
+    /// data are left out).
+    fn entity_cells(
+        &self,
+        entity: u32,
+        from: Tick,
+        to: Tick,
+    ) -> Result<Vec<(Tick, Cell)>, StoreError>;
+    /// Stores one analysed tick: its detection flags (replacing the bucket's flags for
+    /// every entity) and its record, in one durable transaction.
+    fn put_analysis(
+        &self,
+        tick: Tick,
+        flags: &[(u32, [PointFlags; 4])],
+        record: &StoredTick,
+    ) -> Result<(), StoreError>;
+    /// The analysed tick `tick`, if stored.
+    fn analysis(&self, tick: Tick) -> Result<Option<StoredTick>, StoreError>;
+    /// The analysed ticks in `from..=to`, ascending.
+    fn analysed_ticks(&self, from: Tick, to: Tick) -> Result<Vec<Tick>, StoreError>;
+    /// Adds config changes (a change with a known id replaces it), durably.
+    fn put_changes(&self, changes: &[ConfigChange]) -> Result<(), StoreError>;
+    /// Config changes applied in `from..=to`, by time.
+    fn changes(&self, from: Tick, to: Tick) -> Result<Vec<ConfigChange>, StoreError>;
+    /// Sets site-wide activity values per bucket. With `durable`, returns once on disk.
+    fn put_activity(&self, points: &[(Tick, f64)], durable: bool) -> Result<(), StoreError>;
+    /// Site-wide activity for buckets in `from..=to`, ascending.
+    fn activity(&self, from: Tick, to: Tick) -> Result<Vec<(Tick, f64)>, StoreError>;
+    /// Every data source, by name.
+    fn sources(&self) -> Result<Vec<SourceState>, StoreError>;
+    /// Server-level records of bucket `tick`; only those under `entity` when given.
+    fn pairs(&self, tick: Tick, entity: Option<u32>) -> Result<Vec<PairRow>, StoreError>;
+    /// Deletes everything older than the cutoffs.
+    fn prune(&self, cutoffs: &Cutoffs) -> Result<Pruned, StoreError>;
 }

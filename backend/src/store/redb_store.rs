@@ -11,12 +11,17 @@ use graph_core::detect::{Cell, Column, FrameStore, MethodId, PointFlags, SeriesK
 use graph_core::model::{BucketWidth, ClusterId, Counters, EdgeKey, Metric, Tick};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
+use graph_core::link::ConfigChange;
+
 use super::cells::{self, CHUNK_SECONDS};
+use super::records::{
+    Cutoffs, PairRow, Pruned, SourceState, SourceUpdate, StoredTick, decode_pairs, encode_pairs,
+};
 use super::registry::{Persisted, Registry};
 use super::{Store, StoreError};
 
 /// Schema version this build writes. Each step up is one function in [`MIGRATIONS`].
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 const CLUSTERS: TableDefinition<'_, u32, &str> = TableDefinition::new("clusters");
@@ -29,11 +34,24 @@ const CELLS: TableDefinition<'_, (i64, u32), &[u8]> = TableDefinition::new("cell
 const UNMAPPED: TableDefinition<'_, &str, u64> = TableDefinition::new("unmapped");
 /// SHA-256 digest of an API token (hex) -> JSON `TokenInfo`
 const TOKENS: TableDefinition<'_, &str, &str> = TableDefinition::new("tokens");
+/// server id -> server name (for the drill-down)
+const SERVERS: TableDefinition<'_, u32, &str> = TableDefinition::new("servers");
+/// tick -> JSON `StoredTick`
+const SNAPSHOTS: TableDefinition<'_, i64, &[u8]> = TableDefinition::new("snapshots");
+/// (applied at, change id) -> JSON `ConfigChange`
+const CHANGES: TableDefinition<'_, (i64, u64), &str> = TableDefinition::new("changes");
+/// tick -> site-wide activity
+const ACTIVITY: TableDefinition<'_, i64, f64> = TableDefinition::new("activity");
+/// source name -> JSON `SourceState`
+const SOURCES: TableDefinition<'_, &str, &str> = TableDefinition::new("sources");
+/// (tick, batch sequence) -> that batch's server-level records of the bucket
+const PAIRS: TableDefinition<'_, (i64, u32), &[u8]> = TableDefinition::new("pairs");
 
 type Migration = fn(&redb::WriteTransaction) -> Result<(), redb::Error>;
 
 /// `MIGRATIONS[i]` brings a store from version `i` to `i + 1`.
-const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] = [migrate_0_to_1, migrate_1_to_2];
+const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] =
+    [migrate_0_to_1, migrate_1_to_2, migrate_2_to_3];
 
 fn migrate_0_to_1(tx: &redb::WriteTransaction) -> Result<(), redb::Error> {
     tx.open_table(META)?;
@@ -50,6 +68,16 @@ fn migrate_1_to_2(tx: &redb::WriteTransaction) -> Result<(), redb::Error> {
     Ok(())
 }
 
+fn migrate_2_to_3(tx: &redb::WriteTransaction) -> Result<(), redb::Error> {
+    tx.open_table(SERVERS)?;
+    tx.open_table(SNAPSHOTS)?;
+    tx.open_table(CHANGES)?;
+    tx.open_table(ACTIVITY)?;
+    tx.open_table(SOURCES)?;
+    tx.open_table(PAIRS)?;
+    Ok(())
+}
+
 /// Everything one ingest batch changes, written in one transaction.
 #[derive(Debug, Default)]
 pub struct WriteBatch {
@@ -57,6 +85,10 @@ pub struct WriteBatch {
     pub cells: Vec<(Tick, u32, Counters)>,
     /// Unmapped servers with how many records named them.
     pub unmapped: Vec<(String, u64)>,
+    /// Server-level records for the drill-down.
+    pub pairs: Vec<PairRow>,
+    /// Who sent the batch.
+    pub source: Option<SourceUpdate>,
 }
 
 /// The default store.
@@ -208,82 +240,50 @@ impl RedbStore {
         Ok(before.saturating_sub(after))
     }
 
-    /// The cells of one entity for ticks in `from..to`, in time order (missing buckets
-    /// are left out).
-    pub fn entity_cells(
+    /// Replaces the detection flags of bucket `tick` for every entity inside `tx`:
+    /// `flags` lists the entities with flags; all others are cleared.
+    fn write_flags(
         &self,
-        entity: u32,
-        from: Tick,
-        to: Tick,
-    ) -> Result<Vec<(Tick, Cell)>, StoreError> {
-        let tx = self.db.begin_read().map_err(backend)?;
-        let table = tx.open_table(CELLS).map_err(backend)?;
-        let mut out = Vec::new();
-        let mut hour = cells::chunk_of(from);
-        while hour < to {
-            if let Some(v) = table.get((hour, entity)).map_err(backend)? {
-                for slot in 0..cells::cells_per_chunk(self.width) {
-                    let tick = hour + slot as i64 * self.width.seconds();
-                    let cell = cells::read_cell(v.value(), slot);
-                    if tick >= from
-                        && tick < to
-                        && !matches!(cell.value(), graph_core::detect::CellValue::NoData)
-                    {
-                        out.push((tick, cell));
-                    }
-                }
-            }
-            hour += CHUNK_SECONDS;
-        }
-        Ok(out)
-    }
-
-    /// Replaces the detection flags of bucket `tick` for every entity: `flags` lists
-    /// the entities with flags; all others are cleared.
-    pub fn write_flags(
-        &self,
+        tx: &redb::WriteTransaction,
         tick: Tick,
         flags: &[(u32, [PointFlags; 4])],
     ) -> Result<(), StoreError> {
         let hour = cells::chunk_of(tick);
         let slot = cells::slot_of(tick, self.width);
-        let tx = self.db.begin_write().map_err(backend)?;
+        let mut table = tx.open_table(CELLS).map_err(backend)?;
+        let mut updates: Vec<((i64, u32), Vec<u8>)> = Vec::new();
+        let mut wanted: std::collections::HashMap<u32, [PointFlags; 4]> =
+            flags.iter().copied().collect();
+        for row in table
+            .range((hour, 0u32)..=(hour, u32::MAX))
+            .map_err(backend)?
         {
-            let mut table = tx.open_table(CELLS).map_err(backend)?;
-            let mut updates: Vec<((i64, u32), Vec<u8>)> = Vec::new();
-            let mut wanted: std::collections::HashMap<u32, [PointFlags; 4]> =
-                flags.iter().copied().collect();
-            for row in table
-                .range((hour, 0u32)..=(hour, u32::MAX))
-                .map_err(backend)?
-            {
-                let (k, v) = row.map_err(backend)?;
-                let entity = k.value().1;
-                let mut cell = cells::read_cell(v.value(), slot);
-                let new = wanted.remove(&entity).unwrap_or([PointFlags::EMPTY; 4]);
-                if cell.all_flags() != new {
-                    for (i, m) in Metric::ALL.iter().enumerate() {
-                        cell.set_flags(*m, new[i]);
-                    }
-                    let mut chunk = v.value().to_vec();
-                    cells::write_cell(&mut chunk, slot, &cell);
-                    updates.push((k.value(), chunk));
-                }
-            }
-            for (entity, new) in wanted {
-                let mut chunk = cells::empty_chunk(self.width);
-                let mut cell = Cell::MISSING;
+            let (k, v) = row.map_err(backend)?;
+            let entity = k.value().1;
+            let mut cell = cells::read_cell(v.value(), slot);
+            let new = wanted.remove(&entity).unwrap_or([PointFlags::EMPTY; 4]);
+            if cell.all_flags() != new {
                 for (i, m) in Metric::ALL.iter().enumerate() {
                     cell.set_flags(*m, new[i]);
                 }
+                let mut chunk = v.value().to_vec();
                 cells::write_cell(&mut chunk, slot, &cell);
-                updates.push(((hour, entity), chunk));
-            }
-            for (k, v) in updates {
-                table.insert(k, v.as_slice()).map_err(backend)?;
+                updates.push((k.value(), chunk));
             }
         }
-        tx.commit().map_err(backend)
+        for (entity, new) in wanted {
+            let mut chunk = cells::empty_chunk(self.width);
+            let mut cell = Cell::MISSING;
+            for (i, m) in Metric::ALL.iter().enumerate() {
+                cell.set_flags(*m, new[i]);
+            }
+            cells::write_cell(&mut chunk, slot, &cell);
+            updates.push(((hour, entity), chunk));
+        }
+        for (k, v) in updates {
+            table.insert(k, v.as_slice()).map_err(backend)?;
+        }
+        Ok(())
     }
 }
 
@@ -296,6 +296,14 @@ fn has_data(chunk: &[u8], slot: usize) -> bool {
 
 fn backend(e: impl Into<redb::Error>) -> StoreError {
     StoreError::Backend(e.into().to_string())
+}
+
+fn encode_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+fn decode_json<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Backend(format!("{what} record: {e}")))
 }
 
 impl Store for RedbStore {
@@ -363,7 +371,16 @@ impl Store for RedbStore {
                 SeriesKey::method(edge, MethodId(m - 1))
             });
         }
-        Ok(Registry::from_parts(clusters, methods, entities))
+        let mut servers = Vec::new();
+        for row in tx
+            .open_table(SERVERS)
+            .map_err(backend)?
+            .iter()
+            .map_err(backend)?
+        {
+            servers.push(row.map_err(backend)?.1.value().to_string());
+        }
+        Ok(Registry::from_parts(clusters, methods, entities, servers))
     }
 
     /// The earliest and latest tick with data, if any.
@@ -485,6 +502,10 @@ impl Store for RedbStore {
                 t.insert(i as u32, (k.edge.src.0, k.edge.dst.0, m))
                     .map_err(backend)?;
             }
+            let mut t = tx.open_table(SERVERS).map_err(backend)?;
+            for (i, name) in registry.servers().iter().enumerate().skip(since.servers) {
+                t.insert(i as u32, name.as_str()).map_err(backend)?;
+            }
             let mut t = tx.open_table(CELLS).map_err(backend)?;
             let mut i = 0;
             let rows = &batch.cells;
@@ -513,6 +534,30 @@ impl Store for RedbStore {
                     .map(|v| v.value())
                     .unwrap_or(0);
                 t.insert(server.as_str(), old + n).map_err(backend)?;
+            }
+            let mut t = tx.open_table(PAIRS).map_err(backend)?;
+            for rows in batch.pairs.chunk_by(|a, b| a.tick == b.tick) {
+                let tick = rows[0].tick;
+                let seq = match t
+                    .range((tick, 0u32)..=(tick, u32::MAX))
+                    .map_err(backend)?
+                    .next_back()
+                {
+                    Some(last) => last.map_err(backend)?.0.value().1 + 1,
+                    None => 0,
+                };
+                t.insert((tick, seq), encode_pairs(rows).as_slice())
+                    .map_err(backend)?;
+            }
+            if let Some(update) = &batch.source {
+                let mut t = tx.open_table(SOURCES).map_err(backend)?;
+                let old = match t.get(update.name.as_str()).map_err(backend)? {
+                    Some(v) => Some(decode_json::<SourceState>(v.value().as_bytes(), "source")?),
+                    None => None,
+                };
+                let new = encode_json(&SourceState::merged(old, update))?;
+                t.insert(update.name.as_str(), new.as_str())
+                    .map_err(backend)?;
             }
         }
         tx.commit().map_err(backend)
@@ -551,6 +596,187 @@ impl Store for RedbStore {
             out.push((k.value().to_string(), v.value()));
         }
         Ok(out)
+    }
+
+    fn entity_cells(
+        &self,
+        entity: u32,
+        from: Tick,
+        to: Tick,
+    ) -> Result<Vec<(Tick, Cell)>, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let table = tx.open_table(CELLS).map_err(backend)?;
+        let mut out = Vec::new();
+        let mut hour = cells::chunk_of(from);
+        while hour < to {
+            if let Some(v) = table.get((hour, entity)).map_err(backend)? {
+                for slot in 0..cells::cells_per_chunk(self.width) {
+                    let tick = hour + slot as i64 * self.width.seconds();
+                    let cell = cells::read_cell(v.value(), slot);
+                    if tick >= from
+                        && tick < to
+                        && !matches!(cell.value(), graph_core::detect::CellValue::NoData)
+                    {
+                        out.push((tick, cell));
+                    }
+                }
+            }
+            hour += CHUNK_SECONDS;
+        }
+        Ok(out)
+    }
+
+    fn put_analysis(
+        &self,
+        tick: Tick,
+        flags: &[(u32, [PointFlags; 4])],
+        record: &StoredTick,
+    ) -> Result<(), StoreError> {
+        let json = encode_json(record)?;
+        let tx = self.begin_write(true)?;
+        self.write_flags(&tx, tick, flags)?;
+        tx.open_table(SNAPSHOTS)
+            .map_err(backend)?
+            .insert(tick, json.as_bytes())
+            .map_err(backend)?;
+        tx.commit().map_err(backend)
+    }
+
+    fn analysis(&self, tick: Tick) -> Result<Option<StoredTick>, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let t = tx.open_table(SNAPSHOTS).map_err(backend)?;
+        match t.get(tick).map_err(backend)? {
+            Some(v) => decode_json(v.value(), "snapshot").map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn analysed_ticks(&self, from: Tick, to: Tick) -> Result<Vec<Tick>, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let t = tx.open_table(SNAPSHOTS).map_err(backend)?;
+        let mut out = Vec::new();
+        for row in t.range(from..=to).map_err(backend)? {
+            out.push(row.map_err(backend)?.0.value());
+        }
+        Ok(out)
+    }
+
+    fn put_changes(&self, changes: &[ConfigChange]) -> Result<(), StoreError> {
+        let tx = self.begin_write(true)?;
+        {
+            let mut t = tx.open_table(CHANGES).map_err(backend)?;
+            let ids: std::collections::HashSet<u64> = changes.iter().map(|c| c.id).collect();
+            t.retain(|(_, id), _| !ids.contains(&id)).map_err(backend)?;
+            for c in changes {
+                t.insert((c.ts, c.id), encode_json(c)?.as_str())
+                    .map_err(backend)?;
+            }
+        }
+        tx.commit().map_err(backend)
+    }
+
+    fn changes(&self, from: Tick, to: Tick) -> Result<Vec<ConfigChange>, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let t = tx.open_table(CHANGES).map_err(backend)?;
+        let mut out = Vec::new();
+        for row in t.range((from, 0u64)..=(to, u64::MAX)).map_err(backend)? {
+            out.push(decode_json(
+                row.map_err(backend)?.1.value().as_bytes(),
+                "change",
+            )?);
+        }
+        Ok(out)
+    }
+
+    fn put_activity(&self, points: &[(Tick, f64)], durable: bool) -> Result<(), StoreError> {
+        let tx = self.begin_write(durable)?;
+        {
+            let mut t = tx.open_table(ACTIVITY).map_err(backend)?;
+            for (tick, value) in points {
+                t.insert(*tick, *value).map_err(backend)?;
+            }
+        }
+        tx.commit().map_err(backend)
+    }
+
+    fn activity(&self, from: Tick, to: Tick) -> Result<Vec<(Tick, f64)>, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let t = tx.open_table(ACTIVITY).map_err(backend)?;
+        let mut out = Vec::new();
+        for row in t.range(from..=to).map_err(backend)? {
+            let (k, v) = row.map_err(backend)?;
+            out.push((k.value(), v.value()));
+        }
+        Ok(out)
+    }
+
+    fn sources(&self) -> Result<Vec<SourceState>, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let t = tx.open_table(SOURCES).map_err(backend)?;
+        let mut out = Vec::new();
+        for row in t.iter().map_err(backend)? {
+            out.push(decode_json(
+                row.map_err(backend)?.1.value().as_bytes(),
+                "source",
+            )?);
+        }
+        Ok(out)
+    }
+
+    fn pairs(&self, tick: Tick, entity: Option<u32>) -> Result<Vec<PairRow>, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let t = tx.open_table(PAIRS).map_err(backend)?;
+        let mut out = Vec::new();
+        for row in t.range((tick, 0u32)..=(tick, u32::MAX)).map_err(backend)? {
+            let (_, v) = row.map_err(backend)?;
+            out.extend(
+                decode_pairs(tick, v.value()).filter(|r| entity.is_none_or(|e| r.entity == e)),
+            );
+        }
+        Ok(out)
+    }
+
+    fn prune(&self, cutoffs: &Cutoffs) -> Result<Pruned, StoreError> {
+        let mut pruned = Pruned::default();
+        let tx = self.begin_write(true)?;
+        {
+            // Only whole hours before the cutoff go, so a chart never loses half an hour.
+            let hour = cells::chunk_of(cutoffs.series);
+            let mut t = tx.open_table(CELLS).map_err(backend)?;
+            t.retain_in(..(hour, 0u32), |_, _| {
+                pruned.chunks += 1;
+                false
+            })
+            .map_err(backend)?;
+            tx.open_table(ACTIVITY)
+                .map_err(backend)?
+                .retain_in(..cutoffs.series, |_, _| false)
+                .map_err(backend)?;
+            tx.open_table(CHANGES)
+                .map_err(backend)?
+                .retain_in(..(cutoffs.series, 0u64), |_, _| false)
+                .map_err(backend)?;
+            tx.open_table(SNAPSHOTS)
+                .map_err(backend)?
+                .retain_in(..cutoffs.snapshots, |_, _| {
+                    pruned.snapshots += 1;
+                    false
+                })
+                .map_err(backend)?;
+            let mut last = None;
+            tx.open_table(PAIRS)
+                .map_err(backend)?
+                .retain_in(..(cutoffs.pairs, 0u32), |(tick, _), _| {
+                    if last != Some(tick) {
+                        pruned.pair_buckets += 1;
+                        last = Some(tick);
+                    }
+                    false
+                })
+                .map_err(backend)?;
+        }
+        tx.commit().map_err(backend)?;
+        Ok(pruned)
     }
 }
 
@@ -628,6 +854,7 @@ mod tests {
                 (7200, em, c(1.0)),
             ],
             unmapped: vec![("x".into(), 2)],
+            ..Default::default()
         };
         batch.cells.sort_by_key(|r| (cells::chunk_of(r.0), r.1));
         s.write(&reg, since, &batch, true).unwrap();
@@ -671,31 +898,36 @@ mod tests {
             vec![3600, 3900]
         );
         assert_eq!(s.unmapped().unwrap(), vec![("x".to_string(), 2)]);
-        s.write_flags(
-            3900,
-            &[(
-                e,
-                [
-                    PointFlags::ANOMALOUS,
-                    PointFlags::EMPTY,
-                    PointFlags::EMPTY,
-                    PointFlags::EMPTY,
-                ],
-            )],
-        )
-        .unwrap();
+        let record = |tick| StoredTick {
+            snapshot: graph_core::snapshot::TickSnapshot::empty(tick),
+            summary: Default::default(),
+            storms: vec![],
+            sources_behind: vec![],
+            analysed_at: 0,
+            duration_ms: 1.0,
+        };
+        let anomalous = [
+            PointFlags::ANOMALOUS,
+            PointFlags::EMPTY,
+            PointFlags::EMPTY,
+            PointFlags::EMPTY,
+        ];
+        s.put_analysis(3900, &[(e, anomalous)], &record(3900))
+            .unwrap();
         assert!(
             s.entity_cells(e, 3900, 4200).unwrap()[0]
                 .1
                 .flags(Metric::Latency)
                 .contains(PointFlags::ANOMALOUS)
         );
-        s.write_flags(3900, &[]).unwrap();
+        assert_eq!(s.analysis(3900).unwrap(), Some(record(3900)));
+        s.put_analysis(3900, &[], &record(3900)).unwrap();
         assert!(
             s.entity_cells(e, 3900, 4200).unwrap()[0]
                 .1
                 .flags(Metric::Latency)
                 .is_empty()
         );
+        assert_eq!(s.analysed_ticks(0, 10_000).unwrap(), vec![3900]);
     }
 }

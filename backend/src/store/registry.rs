@@ -16,6 +16,8 @@ pub struct Registry {
     method_index: HashMap<String, MethodId>,
     entities: Vec<SeriesKey>,
     entity_index: HashMap<SeriesKey, u32>,
+    servers: Vec<String>,
+    server_index: HashMap<String, u32>,
 }
 
 /// How much of a registry was already persisted: everything past these lengths is new.
@@ -27,6 +29,8 @@ pub struct Persisted {
     pub methods: usize,
     /// Entities persisted.
     pub entities: usize,
+    /// Server names persisted.
+    pub servers: usize,
 }
 
 impl Registry {
@@ -35,6 +39,7 @@ impl Registry {
         clusters: Vec<Cluster>,
         methods: Vec<String>,
         entities: Vec<SeriesKey>,
+        servers: Vec<String>,
     ) -> Self {
         let mut r = Registry {
             catalog: ClusterCatalog::from(clusters),
@@ -46,6 +51,9 @@ impl Registry {
         for e in entities {
             r.entity(e);
         }
+        for s in servers {
+            r.server(&s);
+        }
         r
     }
 
@@ -55,6 +63,7 @@ impl Registry {
             clusters: self.catalog.len(),
             methods: self.methods.len(),
             entities: self.entities.len(),
+            servers: self.servers.len(),
         }
     }
 
@@ -85,6 +94,11 @@ impl Registry {
         id
     }
 
+    /// The id of method `name`, if known.
+    pub fn find_method(&self, name: &str) -> Option<MethodId> {
+        self.method_index.get(name).copied()
+    }
+
     /// The id of entity `key`, if known.
     pub fn find_entity(&self, key: &SeriesKey) -> Option<u32> {
         self.entity_index.get(key).copied()
@@ -103,5 +117,38 @@ impl Registry {
     /// The name of method `id`.
     pub fn method_name(&self, id: MethodId) -> Option<&str> {
         self.methods.get(id.0 as usize).map(String::as_str)
+    }
+
+    /// The id of server `name` (for the server-pair drill-down), adding it if new.
+    pub fn server(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.server_index.get(name) {
+            return id;
+        }
+        let id = self.servers.len() as u32;
+        self.servers.push(name.to_string());
+        self.server_index.insert(name.to_string(), id);
+        id
+    }
+
+    /// All server names in id order.
+    pub fn servers(&self) -> &[String] {
+        &self.servers
+    }
+
+    /// The name of server `id`.
+    pub fn server_name(&self, id: u32) -> Option<&str> {
+        self.servers.get(id as usize).map(String::as_str)
+    }
+
+    /// The cluster named `name`, or every cluster of service `name`.
+    pub fn clusters_named(&self, name: &str) -> Vec<ClusterId> {
+        if let Some(id) = self.catalog.id(name) {
+            return vec![id];
+        }
+        self.catalog
+            .iter()
+            .filter(|(_, c)| c.service == name)
+            .map(|(id, _)| id)
+            .collect()
     }
 }

@@ -15,6 +15,12 @@ pub struct TestApp {
     pub ingest_token: String,
     /// A token with scope read only.
     pub read_token: String,
+    /// A token with scope write.
+    pub write_token: String,
+    /// Another ingest token, a second source.
+    pub second_ingest_token: String,
+    /// The store's folder.
+    pub data_dir: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -44,6 +50,8 @@ impl TestApp {
         tweak(&mut config);
         let ingest_token = "epi_test_ingest_token".to_string();
         let read_token = "epi_test_read_token".to_string();
+        let write_token = "epi_test_write_token".to_string();
+        let second_ingest_token = "epi_test_second_ingest_token".to_string();
         {
             let mut store =
                 RedbStore::open(&config.store.data_dir, BucketWidth::FIVE_MINUTES).unwrap();
@@ -64,6 +72,18 @@ impl TestApp {
                 &info("dashboard", vec![Scope::Read]),
             )
             .unwrap();
+            Store::put_token(
+                &store,
+                &digest(&write_token),
+                &info("operator", vec![Scope::Write, Scope::Read]),
+            )
+            .unwrap();
+            Store::put_token(
+                &store,
+                &digest(&second_ingest_token),
+                &info("collector-b", vec![Scope::Ingest]),
+            )
+            .unwrap();
             if let Some((end, weeks)) = demo {
                 epicenter_backend::demo::load_demo(&mut store, end, weeks).unwrap();
             }
@@ -77,6 +97,9 @@ impl TestApp {
             client: reqwest::Client::new(),
             ingest_token,
             read_token,
+            write_token,
+            second_ingest_token,
+            data_dir: config.store.data_dir.clone(),
             _dir: dir,
         }
     }
@@ -95,6 +118,34 @@ impl TestApp {
             .client
             .post(format!("{}/api/v1/ingest/calls", self.base))
             .header("content-type", "application/x-ndjson")
+            .body(body.into());
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// GETs `path` and decodes the JSON body, failing on a non-2xx status.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let res = self.get(path).await;
+        let status = res.status();
+        let body = res.text().await.unwrap();
+        assert!(status.is_success(), "GET {path}: {status} {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    /// POSTs `body` with `content_type` and `token` (if any) to `path`.
+    pub async fn post(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: impl Into<String>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", content_type)
             .body(body.into());
         if let Some(t) = token {
             req = req.bearer_auth(t);

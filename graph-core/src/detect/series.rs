@@ -302,6 +302,13 @@ impl Column {
         self.cell_mut(entity).set_flags(metric, flags);
     }
 
+    /// Forgets the counters and flags of `entity`: the point reads as missing.
+    pub fn clear(&mut self, entity: usize) {
+        if let Some(c) = self.cells.get_mut(entity) {
+            *c = Cell::MISSING;
+        }
+    }
+
     /// Clears every flag in the column.
     pub fn clear_flags(&mut self) {
         for c in &mut self.cells {

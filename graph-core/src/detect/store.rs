@@ -157,6 +157,26 @@ impl FrameStore {
         Ok(())
     }
 
+    /// Forgets what is known of `entity` at `tick`, so detection reports the point as
+    /// missing instead of testing it (used for data whose source is behind).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use graph_core::detect::{FrameStore, SeriesKey, SeriesView};
+    /// use graph_core::model::{BucketWidth, ClusterId, Counters, EdgeKey};
+    /// let mut s = FrameStore::new(BucketWidth::FIVE_MINUTES);
+    /// let key = SeriesKey::edge(EdgeKey { src: ClusterId(0), dst: ClusterId(1) });
+    /// let e = s.insert(0, key, &Counters::default()).unwrap();
+    /// s.clear(e, 0);
+    /// assert_eq!(s.counters(e, 0), None);
+    /// ```
+    pub fn clear(&mut self, entity: usize, tick: Tick) {
+        if let Some(col) = self.columns.get_mut(&tick) {
+            col.clear(entity);
+        }
+    }
+
     /// Replaces the flags of (`entity`, `metric`) at `tick`.
     pub fn set_flags(
         &mut self,

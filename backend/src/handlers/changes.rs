@@ -1,0 +1,251 @@
+//! Config changes: `POST /api/v1/changes` (a token with the `ingest` scope) and
+//! `GET /api/v1/changes?from=&to=&cluster=`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use graph_core::api::ChangeView;
+use graph_core::link::ConfigChange;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::query::MAX_SNAPSHOT_RANGE_S;
+use super::{Params, authorize, blocking, require_media_type, time_param};
+use crate::AppState;
+use crate::auth::Scope;
+use crate::error::AppError;
+use crate::store::Registry;
+
+/// A change as clients send it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewChange {
+    /// The change's id in the system it comes from: an integer or a string such as
+    /// `"CHG-1042"`. Sending the same id again replaces the change.
+    pub id: serde_json::Value,
+    /// When it was applied: RFC 3339 or Unix seconds.
+    pub ts: serde_json::Value,
+    /// Who made it.
+    pub author: String,
+    /// Clusters or services it touched (a service means all its clusters).
+    pub clusters: Vec<String>,
+    /// What it was.
+    pub description: String,
+    /// Where to read more.
+    #[serde(default)]
+    pub link: Option<String>,
+}
+
+/// The answer to an accepted `POST /api/v1/changes`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ChangesAccepted {
+    /// Changes stored.
+    pub accepted: usize,
+    /// Their ids as stored.
+    pub ids: Vec<u64>,
+}
+
+/// A string id's stable numeric id: the first 8 bytes of its SHA-256.
+fn numeric_id(text: &str) -> u64 {
+    let d = Sha256::digest(text.as_bytes());
+    u64::from_be_bytes(d[..8].try_into().expect("8 bytes")) >> 1
+}
+
+/// Checks one change and turns it into graph-core's form; errors name the field.
+fn convert(registry: &Registry, c: NewChange) -> Result<ConfigChange, String> {
+    let (id, label) = match &c.id {
+        serde_json::Value::Number(n) => (
+            n.as_u64()
+                .ok_or_else(|| format!("field \"id\": {n} is not a non-negative integer"))?,
+            None,
+        ),
+        serde_json::Value::String(s) if !s.trim().is_empty() => match s.trim().parse::<u64>() {
+            Ok(n) => (n, None),
+            Err(_) => (numeric_id(s.trim()), Some(s.trim().to_string())),
+        },
+        other => {
+            return Err(format!(
+                "field \"id\": expected an integer or a string, got {other}"
+            ));
+        }
+    };
+    let ts = match &c.ts {
+        serde_json::Value::Number(n) => n
+            .as_i64()
+            .ok_or_else(|| format!("field \"ts\": {n} is not whole Unix seconds"))?,
+        serde_json::Value::String(s) => {
+            crate::ingest::timefmt::parse_time(s).map_err(|m| format!("field \"ts\": {m}"))?
+        }
+        other => return Err(format!("field \"ts\": expected a time, got {other}")),
+    };
+    if c.author.trim().is_empty() {
+        return Err("field \"author\": must not be empty".into());
+    }
+    if c.description.trim().is_empty() {
+        return Err("field \"description\": must not be empty".into());
+    }
+    if c.clusters.is_empty() {
+        return Err("field \"clusters\": name at least one cluster or service".into());
+    }
+    let mut clusters = Vec::new();
+    for (i, name) in c.clusters.iter().enumerate() {
+        let ids = registry.clusters_named(name);
+        if ids.is_empty() {
+            return Err(format!(
+                "field \"clusters[{i}]\": no cluster or service named {name:?}"
+            ));
+        }
+        clusters.extend(ids);
+    }
+    clusters.sort_unstable();
+    clusters.dedup();
+    let description = match label {
+        Some(l) if !c.description.contains(&l) => format!("{l}: {}", c.description),
+        _ => c.description,
+    };
+    Ok(ConfigChange {
+        id,
+        ts,
+        author: c.author,
+        clusters,
+        description,
+        link: c.link,
+    })
+}
+
+/// `POST /api/v1/changes`: one change object or an array of them, as JSON. All are
+/// stored, durably, or none.
+pub async fn post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<Json<ChangesAccepted>, AppError> {
+    authorize(&state, &headers, Scope::Ingest).await?;
+    require_media_type(&headers, &["application/json"])?;
+    let body = super::read_body(body, state.max_body_bytes).await?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| AppError::BadRequest {
+            message: format!("the body is not valid JSON: {e}"),
+            details: vec![],
+        })?;
+    let items = match value {
+        serde_json::Value::Array(items) => items,
+        one => vec![one],
+    };
+    blocking(move || {
+        let store = state.store.as_ref();
+        let registry = state.analyzer.registry(store)?;
+        let mut changes = Vec::new();
+        let mut errors = Vec::new();
+        for (i, item) in items.into_iter().enumerate() {
+            let parsed = serde_json::from_value::<NewChange>(item)
+                .map_err(|e| e.to_string())
+                .and_then(|c| convert(&registry, c));
+            match parsed {
+                Ok(c) => changes.push(c),
+                Err(m) => errors.push(format!("change {i}: {m}")),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(AppError::BadRequest {
+                message: format!("{} changes are invalid; nothing was stored", errors.len()),
+                details: errors,
+            });
+        }
+        store.put_changes(&changes)?;
+        // Ticks whose links may change: from each change to the end of its link window.
+        let width = store.bucket_width();
+        let window = state.analyzer.config().link.window_s;
+        let ticks: Vec<_> = changes
+            .iter()
+            .flat_map(|c| {
+                let first = width.floor(c.ts);
+                (0..=window / width.seconds()).map(move |i| first + i * width.seconds())
+            })
+            .collect();
+        state.analyzer.forget(&ticks);
+        state.detector.touched(&ticks);
+        Ok(Json(ChangesAccepted {
+            accepted: changes.len(),
+            ids: changes.iter().map(|c| c.id).collect(),
+        }))
+    })
+    .await
+}
+
+/// `?from=&to=&cluster=`
+#[derive(Debug, Deserialize)]
+pub struct ChangesQuery {
+    /// RFC 3339 or Unix seconds.
+    pub from: Option<String>,
+    /// RFC 3339 or Unix seconds.
+    pub to: Option<String>,
+    /// Only changes touching this cluster or service.
+    pub cluster: Option<String>,
+}
+
+/// `GET /api/v1/changes`: changes applied in the range (the last day by default).
+pub async fn list(
+    State(state): State<AppState>,
+    Params(q): Params<ChangesQuery>,
+) -> Result<Json<Vec<ChangeView>>, AppError> {
+    let to = time_param("to", q.to.as_deref())?;
+    let from = time_param("from", q.from.as_deref())?;
+    blocking(move || {
+        let store = state.store.as_ref();
+        let to = match to {
+            Some(t) => t,
+            None => super::query::resolve_live(&state)? + store.bucket_width().seconds(),
+        };
+        let from = from.unwrap_or(to - 86_400);
+        if from > to || to - from > MAX_SNAPSHOT_RANGE_S {
+            return Err(AppError::BadRequest {
+                message: format!(
+                    "the range {from}..{to} is empty or longer than {MAX_SNAPSHOT_RANGE_S} s"
+                ),
+                details: vec![],
+            });
+        }
+        let registry = state.analyzer.registry(store)?;
+        let only = match &q.cluster {
+            Some(name) => {
+                let ids = registry.clusters_named(name);
+                if ids.is_empty() {
+                    return Err(AppError::NotFound(format!(
+                        "query parameter \"cluster\": no cluster or service named {name:?}"
+                    )));
+                }
+                Some(ids)
+            }
+            None => None,
+        };
+        Ok(Json(
+            store
+                .changes(from, to)?
+                .into_iter()
+                .filter(|c| {
+                    only.as_ref()
+                        .is_none_or(|ids| c.clusters.iter().any(|x| ids.contains(x)))
+                })
+                .map(|c| change_view(&registry, c))
+                .collect(),
+        ))
+    })
+    .await
+}
+
+/// A change with cluster names.
+pub fn change_view(registry: &Registry, c: ConfigChange) -> ChangeView {
+    ChangeView {
+        id: c.id,
+        ts: c.ts,
+        author: c.author,
+        clusters: c
+            .clusters
+            .iter()
+            .map(|id| registry.catalog.get(*id).name.clone())
+            .collect(),
+        description: c.description,
+        link: c.link,
+    }
+}

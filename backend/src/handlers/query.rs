@@ -1,0 +1,695 @@
+//! Read endpoints over stored data: the full graph, one edge's series and server
+//! pairs, anomaly episodes of a service, stored snapshots, activity, topology and
+//! sources.
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::Json;
+use axum::extract::{Path, State};
+use graph_core::api::{
+    ActivityResponse, ActivityWeek, ClusterInfo, EdgeSeriesResponse, Episode, EpisodesResponse,
+    FullEdge, FullGraphResponse, SeriesPoint, ServerPair, ServerPairsResponse, SourceView,
+    SourcesResponse, WeekSeries,
+};
+use graph_core::detect::{Cell, PointFlags, SeriesKey, SeriesView};
+use graph_core::layout::{LayoutConfig, layout};
+use graph_core::model::{ClusterId, EdgeKey, Metric, Tick, WEEK};
+use graph_core::snapshot::{Bundle, Snapshot};
+use serde::{Deserialize, Serialize};
+
+use super::{Params, blocking, time_param};
+use crate::AppState;
+use crate::analysis::{cluster_info, unix_now};
+use crate::error::AppError;
+use crate::store::Registry;
+
+/// Weeks of history returned beside a range (the weekly baseline's reach).
+pub const WEEKS_BACK: u32 = 6;
+/// The longest range one series or activity request may cover, seconds.
+pub const MAX_SERIES_RANGE_S: i64 = 8 * 86_400;
+/// The longest range of snapshots one request may cover, seconds.
+pub const MAX_SNAPSHOT_RANGE_S: i64 = 7 * 86_400;
+
+/// `?tick=`
+#[derive(Debug, Deserialize)]
+pub struct TickQuery {
+    /// RFC 3339 or Unix seconds; the live tick when left out.
+    pub tick: Option<String>,
+}
+
+/// `?from=&to=`
+#[derive(Debug, Deserialize)]
+pub struct RangeQuery {
+    /// RFC 3339 or Unix seconds.
+    pub from: Option<String>,
+    /// RFC 3339 or Unix seconds.
+    pub to: Option<String>,
+}
+
+/// Resolves `from`/`to` against the store: `to` defaults to the live tick, `from` to a
+/// day before `to`; both are floored to buckets and checked.
+fn resolve_range(state: &AppState, q: &RangeQuery, max_s: i64) -> Result<(Tick, Tick), AppError> {
+    let store = state.store.as_ref();
+    let width = store.bucket_width();
+    let to = time_param("to", q.to.as_deref())?;
+    let from = time_param("from", q.from.as_deref())?;
+    let to = match to {
+        Some(t) => width.floor(t),
+        None => state.analyzer.resolve(store, None)?.0,
+    };
+    let from = from.map_or(to - 86_400 + width.seconds(), |f| width.floor(f));
+    if from > to {
+        return Err(AppError::BadRequest {
+            message: format!("\"from\" ({from}) is after \"to\" ({to})"),
+            details: vec![],
+        });
+    }
+    if to - from > max_s {
+        return Err(AppError::BadRequest {
+            message: format!(
+                "the range is {} s long; at most {max_s} s per request",
+                to - from
+            ),
+            details: vec![],
+        });
+    }
+    Ok((from, to))
+}
+
+/// The live tick.
+pub fn resolve_live(state: &AppState) -> Result<Tick, AppError> {
+    Ok(state.analyzer.resolve(state.store.as_ref(), None)?.0)
+}
+
+fn cluster_id(registry: &Registry, param: &str, name: &str) -> Result<ClusterId, AppError> {
+    registry.catalog.id(name).ok_or_else(|| {
+        AppError::NotFound(format!(
+            "query parameter \"{param}\": no cluster named {name:?}"
+        ))
+    })
+}
+
+fn point(tick: Tick, cell: &Cell) -> Option<SeriesPoint> {
+    let c = cell.counters()?;
+    let with = |flag: PointFlags| {
+        Metric::ALL
+            .iter()
+            .copied()
+            .filter(|m| cell.flags(*m).contains(flag))
+            .collect::<Vec<_>>()
+    };
+    Some(SeriesPoint {
+        tick,
+        requests: c.requests,
+        errors: c.errors,
+        latency_ms: c.metric(Metric::Latency),
+        error_rate: c.metric(Metric::ErrorRate),
+        anomalous: with(PointFlags::ANOMALOUS),
+        storm: with(PointFlags::STORM),
+    })
+}
+
+/// `GET /api/v1/graph/full?tick=`: every edge with data at the tick, laid out by tier
+/// and data centre, with the metrics found anomalous.
+pub async fn full_graph(
+    State(state): State<AppState>,
+    Params(q): Params<TickQuery>,
+) -> Result<Json<FullGraphResponse>, AppError> {
+    let tick = time_param("tick", q.tick.as_deref())?;
+    blocking(move || {
+        let store = state.store.as_ref();
+        let (tick, _, _) = state.analyzer.resolve(store, tick)?;
+        let registry = state.analyzer.registry(store)?;
+        let stored = state.analyzer.stored(store, tick)?;
+        let anomalous: HashMap<EdgeKey, Vec<Metric>> = stored
+            .snapshot
+            .observations
+            .iter()
+            .filter(|o| !o.anomalies.is_empty())
+            .map(|o| (o.edge, o.anomalies.iter().map(|a| a.metric).collect()))
+            .collect();
+        let view = store.load_view(&registry, &[tick])?;
+        let mut edges = Vec::new();
+        for (e, key) in registry.entities().iter().enumerate() {
+            if key.method.is_some() {
+                continue;
+            }
+            let Some(c) = view.counters(e, tick) else {
+                continue;
+            };
+            edges.push(FullEdge {
+                src: key.edge.src,
+                dst: key.edge.dst,
+                requests: c.requests,
+                latency_ms: c.metric(Metric::Latency),
+                error_rate: c.metric(Metric::ErrorRate),
+                anomalous: anomalous.get(&key.edge).cloned().unwrap_or_default(),
+            });
+        }
+        edges.sort_by_key(|e| (e.src, e.dst));
+        let mut nodes: Vec<ClusterId> = edges.iter().flat_map(|e| [e.src, e.dst]).collect();
+        nodes.sort_unstable();
+        nodes.dedup();
+        let keys: Vec<EdgeKey> = edges
+            .iter()
+            .map(|e| EdgeKey {
+                src: e.src,
+                dst: e.dst,
+            })
+            .collect();
+        let drawn = layout(
+            &nodes,
+            &keys,
+            &registry.catalog,
+            None,
+            &LayoutConfig::full_graph(),
+        );
+        Ok(Json(FullGraphResponse {
+            tick,
+            clusters: nodes
+                .iter()
+                .map(|id| cluster_info(&registry, *id))
+                .collect(),
+            edges,
+            layout: drawn,
+        }))
+    })
+    .await
+}
+
+/// `?src=&dst=&method=&from=&to=`
+#[derive(Debug, Deserialize)]
+pub struct SeriesQuery {
+    /// Caller cluster.
+    pub src: String,
+    /// Callee cluster.
+    pub dst: String,
+    /// One method's series instead of the edge total.
+    pub method: Option<String>,
+    /// RFC 3339 or Unix seconds.
+    pub from: Option<String>,
+    /// RFC 3339 or Unix seconds.
+    pub to: Option<String>,
+}
+
+/// `GET /api/v1/edges/series`: one edge over a range (a day up to the live tick by
+/// default), with the same range in each of the six previous weeks and the points
+/// detection flagged.
+pub async fn edge_series(
+    State(state): State<AppState>,
+    Params(q): Params<SeriesQuery>,
+) -> Result<Json<EdgeSeriesResponse>, AppError> {
+    blocking(move || {
+        let range = RangeQuery {
+            from: q.from.clone(),
+            to: q.to.clone(),
+        };
+        let (from, to) = resolve_range(&state, &range, MAX_SERIES_RANGE_S)?;
+        edge_series_at(&state, &q, from, to).map(Json)
+    })
+    .await
+}
+
+/// The body of [`edge_series`] for a resolved range.
+pub fn edge_series_at(
+    state: &AppState,
+    q: &SeriesQuery,
+    from: Tick,
+    to: Tick,
+) -> Result<EdgeSeriesResponse, AppError> {
+    let store = state.store.as_ref();
+    let registry = state.analyzer.registry(store)?;
+    let edge = EdgeKey {
+        src: cluster_id(&registry, "src", &q.src)?,
+        dst: cluster_id(&registry, "dst", &q.dst)?,
+    };
+    let key = match &q.method {
+        None => SeriesKey::edge(edge),
+        Some(m) => {
+            let id = registry.find_method(m).ok_or_else(|| {
+                AppError::NotFound(format!("query parameter \"method\": no method named {m:?}"))
+            })?;
+            SeriesKey::method(edge, id)
+        }
+    };
+    let entity = registry.find_entity(&key).ok_or_else(|| {
+        AppError::NotFound(format!(
+            "no calls from {} to {}{} are stored",
+            q.src,
+            q.dst,
+            q.method
+                .as_ref()
+                .map(|m| format!(" for method {m:?}"))
+                .unwrap_or_default()
+        ))
+    })?;
+    let width = store.bucket_width().seconds();
+    let read = |shift: i64| -> Result<Vec<SeriesPoint>, AppError> {
+        Ok(store
+            .entity_cells(entity, from - shift, to - shift + width)?
+            .iter()
+            .filter_map(|(t, c)| point(*t, c))
+            .collect())
+    };
+    let points = read(0)?;
+    let weeks = (1..=WEEKS_BACK)
+        .map(|k| {
+            Ok(WeekSeries {
+                weeks_ago: k,
+                points: read(i64::from(k) * WEEK)?,
+            })
+        })
+        .collect::<Result<Vec<_>, AppError>>()?;
+    Ok(EdgeSeriesResponse {
+        src: cluster_info(&registry, edge.src),
+        dst: cluster_info(&registry, edge.dst),
+        method: q.method.clone(),
+        from,
+        to,
+        bucket_width_s: width,
+        points,
+        weeks,
+    })
+}
+
+/// `?src=&dst=&tick=&limit=`
+#[derive(Debug, Deserialize)]
+pub struct PairsQuery {
+    /// Caller cluster.
+    pub src: String,
+    /// Callee cluster.
+    pub dst: String,
+    /// RFC 3339 or Unix seconds; the live tick when left out.
+    pub tick: Option<String>,
+    /// How many pairs (default 10, at most 100).
+    pub limit: Option<usize>,
+}
+
+/// `GET /api/v1/edges/servers`: the server pairs behind a cluster edge in one bucket,
+/// largest share of time spent first. Server-level data is kept for
+/// `retention.server_pairs_hours`.
+pub async fn edge_servers(
+    State(state): State<AppState>,
+    Params(q): Params<PairsQuery>,
+) -> Result<Json<ServerPairsResponse>, AppError> {
+    let tick = time_param("tick", q.tick.as_deref())?;
+    let limit = q.limit.unwrap_or(10);
+    if !(1..=100).contains(&limit) {
+        return Err(AppError::BadRequest {
+            message: format!("query parameter \"limit\": {limit} is not between 1 and 100"),
+            details: vec![],
+        });
+    }
+    blocking(move || {
+        let store = state.store.as_ref();
+        let (tick, _, _) = state.analyzer.resolve(store, tick)?;
+        let registry = state.analyzer.registry(store)?;
+        let edge = EdgeKey {
+            src: cluster_id(&registry, "src", &q.src)?,
+            dst: cluster_id(&registry, "dst", &q.dst)?,
+        };
+        let Some(entity) = registry.find_entity(&SeriesKey::edge(edge)) else {
+            return Err(AppError::NotFound(format!(
+                "no calls from {} to {} are stored",
+                q.src, q.dst
+            )));
+        };
+        let mut by_pair: BTreeMap<(u32, u32), graph_core::model::Counters> = BTreeMap::new();
+        for r in store.pairs(tick, Some(entity))? {
+            by_pair.entry((r.src, r.dst)).or_default().add(&r.counters);
+        }
+        let total_requests: f64 = by_pair.values().map(|c| c.requests).sum();
+        let total_time: f64 = by_pair.values().map(|c| c.latency_ms_sum).sum();
+        let share = |x: f64, total: f64| if total > 0.0 { x / total } else { 0.0 };
+        let mut pairs: Vec<ServerPair> = by_pair
+            .iter()
+            .map(|((s, d), c)| ServerPair {
+                src: registry.server_name(*s).unwrap_or("?").to_string(),
+                dst: registry.server_name(*d).unwrap_or("?").to_string(),
+                requests: c.requests,
+                errors: c.errors,
+                latency_ms: c.metric(Metric::Latency),
+                request_share: share(c.requests, total_requests),
+                latency_share: share(c.latency_ms_sum, total_time),
+            })
+            .collect();
+        pairs.sort_by(|a, b| {
+            b.latency_share
+                .total_cmp(&a.latency_share)
+                .then_with(|| (&a.src, &a.dst).cmp(&(&b.src, &b.dst)))
+        });
+        let total_pairs = pairs.len();
+        pairs.truncate(limit);
+        Ok(Json(ServerPairsResponse {
+            tick,
+            src: q.src,
+            dst: q.dst,
+            total_pairs,
+            pairs,
+        }))
+    })
+    .await
+}
+
+/// `GET /api/v1/services/{service}/episodes?from=&to=`: the anomaly episodes on the
+/// edges into and out of a service (or one cluster), from the stored analyses.
+pub async fn episodes(
+    State(state): State<AppState>,
+    Path(service): Path<String>,
+    Params(q): Params<RangeQuery>,
+) -> Result<Json<EpisodesResponse>, AppError> {
+    blocking(move || {
+        let (from, to) = resolve_range(&state, &q, MAX_SNAPSHOT_RANGE_S)?;
+        service_episodes(&state, &service, from, to).map(Json)
+    })
+    .await
+}
+
+/// The body of [`episodes`] for a resolved range.
+pub fn service_episodes(
+    state: &AppState,
+    service: &str,
+    from: Tick,
+    to: Tick,
+) -> Result<EpisodesResponse, AppError> {
+    let store = state.store.as_ref();
+    let registry = state.analyzer.registry(store)?;
+    let clusters = registry.clusters_named(service);
+    if clusters.is_empty() {
+        return Err(AppError::NotFound(format!(
+            "no service or cluster named {service:?}"
+        )));
+    }
+    let width = store.bucket_width().seconds();
+    let ticks = store.analysed_ticks(from, to)?;
+    let mut open: BTreeMap<(EdgeKey, Metric), Episode> = BTreeMap::new();
+    let mut done: Vec<Episode> = Vec::new();
+    for &t in &ticks {
+        let stored = state.analyzer.stored(store, t)?;
+        let snap = &stored.snapshot;
+        let best_rank = snap
+            .ranking
+            .candidates
+            .iter()
+            .filter(|c| clusters.contains(&c.cluster))
+            .map(|c| c.rank)
+            .min();
+        for o in &snap.observations {
+            let incoming = clusters.contains(&o.edge.dst);
+            let outgoing = clusters.contains(&o.edge.src);
+            if !(incoming || outgoing) {
+                continue;
+            }
+            let hidden = snap.pruned.hidden.iter().any(|h| h.edge == o.edge);
+            for a in &o.anomalies {
+                let key = (o.edge, a.metric);
+                let continues = open.get(&key).is_some_and(|e| e.end == t - width);
+                if !continues && let Some(e) = open.remove(&key) {
+                    done.push(e);
+                }
+                let e = open.entry(key).or_insert_with(|| Episode {
+                    src: registry.catalog.get(o.edge.src).name.clone(),
+                    dst: registry.catalog.get(o.edge.dst).name.clone(),
+                    direction: match (outgoing, incoming) {
+                        (true, true) => "both",
+                        (true, false) => "outgoing",
+                        _ => "incoming",
+                    }
+                    .into(),
+                    metric: a.metric,
+                    start: a.onset.min(t),
+                    end: t,
+                    peak_tick: t,
+                    peak_deviation: a.rel_deviation,
+                    peak_severity: a.severity,
+                    best_rank,
+                    hidden_ticks: 0,
+                });
+                e.end = t;
+                let bigger = match (a.rel_deviation, e.peak_deviation) {
+                    (Some(new), Some(old)) => new.abs() > old.abs(),
+                    (Some(_), None) => true,
+                    _ => false,
+                };
+                if bigger {
+                    e.peak_deviation = a.rel_deviation;
+                    e.peak_tick = t;
+                }
+                e.peak_severity = e.peak_severity.max(a.severity);
+                e.best_rank = match (e.best_rank, best_rank) {
+                    (Some(x), Some(y)) => Some(x.min(y)),
+                    (x, y) => x.or(y),
+                };
+                if hidden {
+                    e.hidden_ticks += 1;
+                }
+            }
+        }
+    }
+    done.extend(open.into_values());
+    done.sort_by(|a, b| (a.start, &a.src, &a.dst).cmp(&(b.start, &b.src, &b.dst)));
+    Ok(EpisodesResponse {
+        service: service.to_string(),
+        clusters: clusters
+            .iter()
+            .map(|c| registry.catalog.get(*c).name.clone())
+            .collect(),
+        from,
+        to,
+        analysed_ticks: ticks.len(),
+        episodes: done,
+    })
+}
+
+/// `GET /api/v1/snapshots/{tick}`: the stored snapshot of one tick as a graph-core
+/// snapshot document.
+pub async fn snapshot(
+    State(state): State<AppState>,
+    Path(tick): Path<String>,
+) -> Result<Json<Snapshot>, AppError> {
+    let tick = time_param("tick", Some(&tick))?.expect("given");
+    blocking(move || {
+        let store = state.store.as_ref();
+        let (tick, _, _) = state.analyzer.resolve(store, Some(tick))?;
+        let stored = state.analyzer.stored(store, tick)?;
+        let registry = state.analyzer.registry(store)?;
+        Ok(Json(Snapshot::new(
+            store.bucket_width(),
+            registry.catalog.clone(),
+            stored.snapshot.clone(),
+        )))
+    })
+    .await
+}
+
+/// One entry of the snapshot list.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SnapshotEntry {
+    /// The tick.
+    pub tick: Tick,
+    /// Anomalous edges shown.
+    pub anomalous_edges: usize,
+    /// Anomalous edges hidden by marks.
+    pub hidden_edges: usize,
+    /// The top root-cause candidate.
+    pub top_candidate: Option<String>,
+}
+
+/// `GET /api/v1/snapshots?from=&to=`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SnapshotList {
+    /// First tick of the range.
+    pub from: Tick,
+    /// Last tick of the range.
+    pub to: Tick,
+    /// The stored snapshots in the range.
+    pub snapshots: Vec<SnapshotEntry>,
+}
+
+/// `GET /api/v1/snapshots?from=&to=`: which ticks have stored snapshots, with what
+/// each found.
+pub async fn snapshots(
+    State(state): State<AppState>,
+    Params(q): Params<RangeQuery>,
+) -> Result<Json<SnapshotList>, AppError> {
+    blocking(move || {
+        let (from, to) = resolve_range(&state, &q, MAX_SNAPSHOT_RANGE_S)?;
+        let store = state.store.as_ref();
+        let mut out = Vec::new();
+        for t in store.analysed_ticks(from, to)? {
+            let s = state.analyzer.stored(store, t)?;
+            out.push(SnapshotEntry {
+                tick: t,
+                anomalous_edges: s.snapshot.pruned.anomalous().count(),
+                hidden_edges: s.snapshot.pruned.hidden.len(),
+                top_candidate: s
+                    .snapshot
+                    .ranking
+                    .candidates
+                    .first()
+                    .map(|c| c.name.clone()),
+            });
+        }
+        Ok(Json(SnapshotList {
+            from,
+            to,
+            snapshots: out,
+        }))
+    })
+    .await
+}
+
+/// `GET /api/v1/snapshots/bundle?from=&to=`: the stored snapshots of a range as one
+/// graph-core bundle document, for offline replay.
+pub async fn bundle(
+    State(state): State<AppState>,
+    Params(q): Params<RangeQuery>,
+) -> Result<Json<Bundle>, AppError> {
+    blocking(move || {
+        let (from, to) = resolve_range(&state, &q, MAX_SNAPSHOT_RANGE_S)?;
+        let store = state.store.as_ref();
+        let registry = state.analyzer.registry(store)?;
+        let mut bundle = Bundle::new(store.bucket_width(), registry.catalog.clone());
+        for t in store.analysed_ticks(from, to)? {
+            let s = state.analyzer.stored(store, t)?;
+            bundle
+                .push(s.snapshot.clone())
+                .map_err(|e| AppError::Internal(e.into()))?;
+        }
+        Ok(Json(bundle))
+    })
+    .await
+}
+
+/// `GET /api/v1/activity?from=&to=`: site-wide activity, with the same range in the
+/// six previous weeks.
+pub async fn activity(
+    State(state): State<AppState>,
+    Params(q): Params<RangeQuery>,
+) -> Result<Json<ActivityResponse>, AppError> {
+    blocking(move || {
+        let (from, to) = resolve_range(&state, &q, MAX_SERIES_RANGE_S)?;
+        let store = state.store.as_ref();
+        let weeks = (1..=WEEKS_BACK)
+            .map(|k| {
+                let shift = i64::from(k) * WEEK;
+                Ok(ActivityWeek {
+                    weeks_ago: k,
+                    points: store.activity(from - shift, to - shift)?,
+                })
+            })
+            .collect::<Result<Vec<_>, AppError>>()?;
+        Ok(Json(ActivityResponse {
+            from,
+            to,
+            points: store.activity(from, to)?,
+            weeks,
+        }))
+    })
+    .await
+}
+
+/// `GET /api/v1/topology`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TopologyResponse {
+    /// Every cluster, by id.
+    pub clusters: Vec<ClusterInfo>,
+    /// Distinct services.
+    pub services: Vec<String>,
+    /// Servers the topology does not map.
+    pub unmapped_servers: usize,
+    /// Where the mapping comes from: a file path, or `identity` (each server is its
+    /// own cluster).
+    pub source: String,
+}
+
+/// `GET /api/v1/topology`: the clusters known to the store and their services.
+pub async fn topology(State(state): State<AppState>) -> Result<Json<TopologyResponse>, AppError> {
+    blocking(move || {
+        let store = state.store.as_ref();
+        let registry = state.analyzer.registry(store)?;
+        let clusters: Vec<ClusterInfo> = registry
+            .catalog
+            .iter()
+            .map(|(id, _)| cluster_info(&registry, id))
+            .collect();
+        let mut services: Vec<String> = clusters.iter().map(|c| c.service.clone()).collect();
+        services.sort();
+        services.dedup();
+        let source = state.ingest.lock().expect("ingest lock").topology_source();
+        Ok(Json(TopologyResponse {
+            clusters,
+            services,
+            unmapped_servers: store.unmapped()?.len(),
+            source,
+        }))
+    })
+    .await
+}
+
+/// One unmapped server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UnmappedServer {
+    /// Its name as sent.
+    pub server: String,
+    /// Records that named it.
+    pub records: u64,
+}
+
+/// `GET /api/v1/topology/unmapped`: servers the topology does not map, most records
+/// first.
+pub async fn unmapped(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<UnmappedServer>>, AppError> {
+    blocking(move || {
+        let mut list: Vec<UnmappedServer> = state
+            .store
+            .unmapped()?
+            .into_iter()
+            .map(|(server, records)| UnmappedServer { server, records })
+            .collect();
+        list.sort_by(|a, b| b.records.cmp(&a.records).then(a.server.cmp(&b.server)));
+        Ok(Json(list))
+    })
+    .await
+}
+
+/// The sources as the API and `/metrics` show them.
+pub fn source_views(state: &AppState, now: i64) -> Result<SourcesResponse, AppError> {
+    let cfg = &state.sources;
+    let sources: Vec<SourceView> = state
+        .store
+        .sources()?
+        .into_iter()
+        .map(|s| {
+            let silent_s = (now - s.last_arrival).max(0);
+            SourceView {
+                stale: silent_s > cfg.stale_after_s && silent_s <= cfg.retire_after_s,
+                retired: silent_s > cfg.retire_after_s,
+                name: s.name,
+                last_arrival: s.last_arrival,
+                last_tick: s.last_tick,
+                silent_s,
+                batches: s.batches,
+                records: s.records,
+                clusters: s.clusters.len(),
+            }
+        })
+        .collect();
+    let stale = sources
+        .iter()
+        .filter(|s| s.stale)
+        .map(|s| s.name.clone())
+        .collect();
+    Ok(SourcesResponse {
+        stale_after_s: cfg.stale_after_s,
+        sources,
+        stale,
+    })
+}
+
+/// `GET /api/v1/sources`: every data source, when it last sent data and whether it is
+/// stale.
+pub async fn sources(State(state): State<AppState>) -> Result<Json<SourcesResponse>, AppError> {
+    blocking(move || source_views(&state, unix_now()).map(Json)).await
+}

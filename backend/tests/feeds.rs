@@ -1,0 +1,255 @@
+//! The other feeds and their controls over real HTTP: config changes, site activity,
+//! source health, topology reload and on-demand analysis.
+
+mod support;
+
+use support::TestApp;
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn line(ts: i64, src: &str, dst: &str, requests: u64) -> String {
+    format!(
+        r#"{{"ts": {ts}, "src": "{src}", "dst": "{dst}", "requests": {requests}, "errors": 0, "latency_ms_sum": {}}}"#,
+        requests * 20
+    )
+}
+
+async fn json(res: reqwest::Response) -> serde_json::Value {
+    res.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn config_changes_are_validated_stored_replaced_and_listed() {
+    let app = TestApp::start().await;
+    let t = now() - 3600;
+    let res = app
+        .ingest(Some(&app.ingest_token), line(t, "web", "db", 10))
+        .await;
+    assert_eq!(res.status(), 200);
+    let post = |token: Option<String>, ct: &'static str, body: String| {
+        let app = &app;
+        async move {
+            app.post("/api/v1/changes", token.as_deref(), ct, body)
+                .await
+        }
+    };
+    let change = |id: &str, cluster: &str, what: &str| {
+        format!(
+            r#"{{"id": {id}, "ts": {t}, "author": "ops", "clusters": ["{cluster}"], "description": "{what}"}}"#
+        )
+    };
+    // Credentials and media type first.
+    let body = change("1", "db", "pool 10 -> 5");
+    assert_eq!(
+        post(None, "application/json", body.clone()).await.status(),
+        401
+    );
+    assert_eq!(
+        post(
+            Some(app.read_token.clone()),
+            "application/json",
+            body.clone()
+        )
+        .await
+        .status(),
+        403
+    );
+    assert_eq!(
+        post(Some(app.ingest_token.clone()), "text/plain", body.clone())
+            .await
+            .status(),
+        415
+    );
+    // A batch with one bad change stores none of them, and says which and why.
+    let batch = format!(
+        "[{}, {}, {}]",
+        change("1", "db", "pool 10 -> 5"),
+        change("2", "nowhere", "x"),
+        r#"{"id": 3, "ts": "yesterday", "author": "a", "clusters": ["db"], "description": "d"}"#
+    );
+    let res = post(Some(app.ingest_token.clone()), "application/json", batch).await;
+    assert_eq!(res.status(), 400);
+    let err = json(res).await;
+    let details: Vec<&str> = err["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    assert_eq!(details.len(), 2, "{err}");
+    assert!(
+        details[0].starts_with("change 1: field \"clusters[0]\""),
+        "{details:?}"
+    );
+    assert!(
+        details[1].starts_with("change 2: field \"ts\""),
+        "{details:?}"
+    );
+    let listed = app
+        .get_json(&format!("/api/v1/changes?from={}&to={}", t - 60, t + 60))
+        .await;
+    assert_eq!(listed, serde_json::json!([]));
+    // Valid ones are stored; the same id again replaces; string ids are kept readable.
+    let res = post(
+        Some(app.ingest_token.clone()),
+        "application/json",
+        change("1", "db", "pool 10 -> 5"),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let res = post(
+        Some(app.ingest_token.clone()),
+        "application/json",
+        format!(
+            "[{}, {}]",
+            change("1", "db", "pool 10 -> 4"),
+            change("\"CHG-77\"", "web", "new build")
+        ),
+    )
+    .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let listed = app
+        .get_json(&format!("/api/v1/changes?from={}&to={}", t - 60, t + 60))
+        .await;
+    let descriptions: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["description"].as_str().unwrap())
+        .collect();
+    assert_eq!(descriptions.len(), 2, "{listed}");
+    assert!(descriptions.contains(&"pool 10 -> 4"));
+    assert!(descriptions.contains(&"CHG-77: new build"));
+    let only_db = app
+        .get_json(&format!(
+            "/api/v1/changes?from={}&to={}&cluster=db",
+            t - 60,
+            t + 60
+        ))
+        .await;
+    assert_eq!(only_db.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn activity_lines_are_checked_and_stored_per_bucket() {
+    let app = TestApp::start().await;
+    let t = now() - 3600;
+    let t = t - t.rem_euclid(300);
+    app.ingest(Some(&app.ingest_token), line(t, "web", "db", 10))
+        .await;
+    let post = |body: String| {
+        let app = &app;
+        async move {
+            app.post(
+                "/api/v1/ingest/activity",
+                Some(&app.ingest_token),
+                "application/x-ndjson",
+                body,
+            )
+            .await
+        }
+    };
+    let res = post(format!(
+        "{{\"ts\": {t}, \"value\": 1200}}\n{{\"ts\": {t}, \"value\": -1}}\n{{\"ts\": \"later\", \"value\": 1}}\n"
+    ))
+    .await;
+    assert_eq!(res.status(), 400);
+    let err = json(res).await;
+    assert_eq!(
+        err["details"],
+        serde_json::json!([
+            "line 2: field \"value\": -1 is negative or not finite",
+            format!(
+                "line 3: field \"ts\": {}",
+                epicenter_backend::ingest::timefmt::parse_time("later").unwrap_err()
+            )
+        ]),
+        "{err}"
+    );
+    let res = post(format!(
+        "{{\"ts\": {t}, \"value\": 1200}}\n{{\"ts\": {}, \"value\": 1300.5}}\n",
+        t + 300
+    ))
+    .await;
+    assert_eq!(res.status(), 200);
+    let a = app
+        .get_json(&format!("/api/v1/activity?from={}&to={}", t, t + 300))
+        .await;
+    assert_eq!(
+        a["points"],
+        serde_json::json!([[t, 1200.0], [t + 300, 1300.5]])
+    );
+}
+
+#[tokio::test]
+async fn a_silent_source_is_stale_and_its_edges_are_missing_not_anomalous() {
+    let app = TestApp::start_with(None, |c| c.sources.stale_after_s = 1).await;
+    let t0 = now() - 2 * 3600;
+    let t0 = t0 - t0.rem_euclid(300);
+    // The "collector" source reports web's calls every tick; a second source, under
+    // the write-capable operator token, cannot ingest, so the test makes one more.
+    let mut batch = String::new();
+    for i in 0..12 {
+        batch += &line(t0 + i * 300, "web", "db", 100);
+        batch.push('\n');
+        batch += &line(t0 + i * 300, "api", "db", 50);
+        batch.push('\n');
+    }
+    let res = app.ingest(Some(&app.ingest_token), batch).await;
+    assert_eq!(res.status(), 200);
+    let sources = app.get_json("/api/v1/sources").await;
+    assert_eq!(sources["sources"][0]["name"], "collector");
+    assert_eq!(sources["sources"][0]["last_tick"], t0 + 11 * 300);
+    assert_eq!(sources["sources"][0]["clusters"], 2);
+    // After a second of silence it is stale, in the API and in /metrics.
+    let mut stale = serde_json::Value::Null;
+    for _ in 0..50 {
+        stale = app.get_json("/api/v1/sources").await;
+        if stale["stale"] == serde_json::json!(["collector"]) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(stale["stale"], serde_json::json!(["collector"]), "{stale}");
+    assert_eq!(stale["sources"][0]["stale"], true);
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("epicenter_sources_stale 1"), "{metrics}");
+    assert!(
+        metrics.contains("epicenter_source_silence_seconds{source=\"collector\"}"),
+        "{metrics}"
+    );
+    // A second source delivers a later tick; the silent collector is behind for it,
+    // so the edges it reports are treated as missing rather than as a traffic drop.
+    let later = t0 + 12 * 300;
+    let res = app
+        .ingest(
+            Some(&app.second_ingest_token),
+            line(later, "cache", "db", 30),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let a = app
+        .get_json(&format!("/api/v1/analysis?tick={later}"))
+        .await;
+    assert_eq!(a["sources_behind"], serde_json::json!(["collector"]), "{a}");
+    assert!(
+        a["summary"]["missing"].as_u64().unwrap() >= 2,
+        "{}",
+        a["summary"]
+    );
+    let observed: Vec<_> = a["snapshot"]["observations"].as_array().unwrap().to_vec();
+    assert!(
+        observed.iter().all(|o| o["anomalies"].is_null()),
+        "{observed:?}"
+    );
+    // The tick before, which the collector did deliver, is analysed as usual.
+    let a = app
+        .get_json(&format!("/api/v1/analysis?tick={}", later - 300))
+        .await;
+    assert_eq!(a["sources_behind"], serde_json::json!([]));
+}
