@@ -170,3 +170,85 @@ impl Detector {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SourcesConfig;
+    use crate::ingest::Limits;
+    use crate::ingest::service::IngestState;
+    use crate::store::RedbStore;
+    use crate::topology::Topology;
+    use graph_core::analyze::AnalysisConfig;
+    use graph_core::model::BucketWidth;
+
+    /// A bucket start (a multiple of 300).
+    const T0: i64 = 1_790_000_100;
+
+    fn setup(ticks: i64, backfill_hours: i64) -> (tempfile::TempDir, RedbStore, Detector) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(dir.path(), BucketWidth::FIVE_MINUTES).unwrap();
+        let mut ingest = IngestState::new(&store, Topology::identity()).unwrap();
+        let text: String = (0..ticks)
+            .map(|i| {
+                format!(
+                    "{{\"ts\": {}, \"src\": \"web\", \"dst\": \"db\", \"requests\": 100, \"errors\": 0, \"latency_ms_sum\": 2000}}\n",
+                    T0 + i * 300
+                )
+            })
+            .collect();
+        ingest
+            .apply(&store, &text, &Limits::unbounded(300), None)
+            .unwrap();
+        let config = DetectionConfig {
+            backfill_hours,
+            ..DetectionConfig::default()
+        };
+        let analyzer = Arc::new(Analyzer::new(
+            AnalysisConfig::default(),
+            SourcesConfig::default(),
+            &config,
+        ));
+        let detector = Detector::new(analyzer, config, RetentionConfig::default());
+        (dir, store, detector)
+    }
+
+    #[test]
+    fn a_pass_analyses_the_newest_complete_tick_then_backfills_oldest_first() {
+        let (_dir, store, detector) = setup(12, 1);
+        let last = T0 + 11 * 300;
+        // Thirty seconds after the last bucket ended, it is still within the grace
+        // period: the tick before it is the newest complete one.
+        let pass = detector.pass(&store, last + 300 + 30).unwrap();
+        assert_eq!(pass.analysed[0], last - 300);
+        assert!(!pass.analysed.contains(&last));
+        let pass = detector.pass(&store, last + 300 + 61).unwrap();
+        assert_eq!(pass.analysed, vec![last]);
+        // The backfill window is one hour: twelve ticks, all analysed now.
+        assert_eq!(store.analysed_ticks(0, i64::MAX).unwrap().len(), 12);
+        assert_eq!(
+            detector.pass(&store, last + 1000).unwrap().analysed,
+            Vec::<Tick>::new()
+        );
+        // Late data for an analysed tick gets it analysed again.
+        detector.touched(&[T0 + 300]);
+        assert_eq!(
+            detector.pass(&store, last + 1000).unwrap().analysed,
+            vec![T0 + 300]
+        );
+        let stored = store.analysis(last).unwrap().unwrap();
+        assert_eq!(stored.snapshot.tick, last);
+        assert!(stored.duration_ms > 0.0);
+    }
+
+    #[test]
+    fn the_backfill_window_bounds_the_first_pass() {
+        let (_dir, store, detector) = setup(48, 1);
+        let last = T0 + 47 * 300;
+        let pass = detector.pass(&store, last + 1000).unwrap();
+        assert_eq!(pass.analysed.len(), 12);
+        assert_eq!(pass.analysed[0], last);
+        assert_eq!(pass.analysed[1], last - 11 * 300);
+        assert!(pass.pruned.is_some(), "retention runs on the first pass");
+    }
+}

@@ -253,3 +253,87 @@ async fn a_silent_source_is_stale_and_its_edges_are_missing_not_anomalous() {
         .await;
     assert_eq!(a["sources_behind"], serde_json::json!([]));
 }
+
+#[tokio::test]
+async fn the_topology_reloads_without_a_restart_and_a_broken_file_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("topology.json");
+    let rules = r#"{"version": 1, "rules": [{"pattern": "(?P<service>[a-z]+)-\\d+"}]"#;
+    std::fs::write(&file, format!("{rules}}}")).unwrap();
+    let path = file.clone();
+    let app = TestApp::start_with(None, move |c| c.ingest.topology = Some(path)).await;
+    let t = now() - 600;
+    let ingest = |body: String| {
+        let app = &app;
+        async move { json(app.ingest(Some(&app.ingest_token), body).await).await }
+    };
+    let r = ingest(format!(
+        "{}\n{}",
+        line(t, "shop-1", "db-2", 5),
+        line(t, "legacy_box", "db-1", 5)
+    ))
+    .await;
+    assert_eq!(
+        (r["accepted"].as_u64(), r["unmapped_records"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let unmapped = app.get_json("/api/v1/topology/unmapped").await;
+    assert_eq!(
+        unmapped,
+        serde_json::json!([{"server": "legacy_box", "records": 1}])
+    );
+    let topo = app.get_json("/api/v1/topology").await;
+    assert_eq!(topo["source"], file.display().to_string());
+
+    // The operator maps the legacy box and reloads; only a write token may.
+    std::fs::write(
+        &file,
+        format!(r#"{rules}, "servers": [{{"server": "legacy_box", "service": "legacy"}}]}}"#),
+    )
+    .unwrap();
+    let reload = |token: Option<String>| {
+        let app = &app;
+        async move {
+            app.post(
+                "/api/v1/topology/reload",
+                token.as_deref(),
+                "application/json",
+                "",
+            )
+            .await
+        }
+    };
+    assert_eq!(reload(None).await.status(), 401);
+    assert_eq!(reload(Some(app.ingest_token.clone())).await.status(), 403);
+    let res = reload(Some(app.write_token.clone())).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let r = ingest(line(t, "legacy_box", "db-1", 5)).await;
+    assert_eq!(
+        (r["accepted"].as_u64(), r["unmapped_records"].as_u64()),
+        (Some(1), Some(0))
+    );
+    let topo = app.get_json("/api/v1/topology").await;
+    assert!(
+        topo["services"]
+            .as_array()
+            .unwrap()
+            .contains(&"legacy".into()),
+        "{topo}"
+    );
+
+    // A broken file is refused with its problem; the running topology stays.
+    std::fs::write(
+        &file,
+        r#"{"version": 1, "rules": [{"pattern": "(unclosed"}]}"#,
+    )
+    .unwrap();
+    let res = reload(Some(app.write_token.clone())).await;
+    assert_eq!(res.status(), 400);
+    let err = json(res).await;
+    assert!(
+        err["error"].as_str().unwrap().contains("not reloaded"),
+        "{err}"
+    );
+    let r = ingest(line(t, "legacy_box", "shop-3", 5)).await;
+    assert_eq!(r["unmapped_records"].as_u64(), Some(0), "{r}");
+}

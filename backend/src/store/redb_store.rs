@@ -930,4 +930,74 @@ mod tests {
         );
         assert_eq!(s.analysed_ticks(0, 10_000).unwrap(), vec![3900]);
     }
+
+    #[test]
+    fn retention_deletes_only_what_is_older_than_each_cutoff() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        let mut reg = s.registry().unwrap();
+        let since = reg.persisted();
+        let (a, b) = (reg.cluster(cluster("a")), reg.cluster(cluster("b")));
+        let e = reg.entity(SeriesKey::edge(EdgeKey { src: a, dst: b }));
+        let (x, y) = (reg.server("a-1"), reg.server("b-1"));
+        let c = Counters {
+            requests: 1.0,
+            errors: 0.0,
+            latency_ms_sum: 1.0,
+        };
+        let hours = [0, 3600, 7200];
+        let batch = WriteBatch {
+            cells: hours.iter().map(|h| (*h, e, c)).collect(),
+            pairs: hours
+                .iter()
+                .map(|h| PairRow {
+                    tick: *h,
+                    entity: e,
+                    src: x,
+                    dst: y,
+                    counters: c,
+                })
+                .collect(),
+            ..Default::default()
+        };
+        s.write(&reg, since, &batch, true).unwrap();
+        s.put_activity(&[(0, 1.0), (7200, 2.0)], true).unwrap();
+        let record = StoredTick {
+            snapshot: graph_core::snapshot::TickSnapshot::empty(0),
+            summary: Default::default(),
+            storms: vec![],
+            sources_behind: vec![],
+            analysed_at: 0,
+            duration_ms: 1.0,
+        };
+        for t in hours {
+            s.put_analysis(t, &[], &record).unwrap();
+        }
+        let pruned = s
+            .prune(&Cutoffs {
+                series: 3600,
+                snapshots: 7200,
+                pairs: 7200,
+            })
+            .unwrap();
+        assert_eq!(
+            pruned,
+            Pruned {
+                chunks: 1,
+                snapshots: 2,
+                pair_buckets: 2
+            }
+        );
+        let ticks: Vec<_> = s
+            .entity_cells(e, 0, 10_000)
+            .unwrap()
+            .iter()
+            .map(|(t, _)| *t)
+            .collect();
+        assert_eq!(ticks, vec![3600, 7200]);
+        assert_eq!(s.activity(0, 10_000).unwrap(), vec![(7200, 2.0)]);
+        assert_eq!(s.analysed_ticks(0, 10_000).unwrap(), vec![7200]);
+        assert!(s.pairs(3600, None).unwrap().is_empty());
+        assert_eq!(s.pairs(7200, Some(e)).unwrap().len(), 1);
+    }
 }
