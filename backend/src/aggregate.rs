@@ -3,7 +3,7 @@
 //! as a whole and per method, plus the server pairs behind each cluster edge for
 //! drill-down.
 
-use std::collections::{BTreeMap, HashMap};
+use rustc_hash::FxHashMap;
 
 use graph_core::detect::{MethodId, SeriesKey};
 use graph_core::model::{BucketWidth, ClusterId, Counters, EdgeKey, Tick};
@@ -11,16 +11,14 @@ use graph_core::model::{BucketWidth, ClusterId, Counters, EdgeKey, Tick};
 use crate::ingest::CallRecord;
 use crate::topology::Topology;
 
-/// The server pairs of one cluster edge in one bucket.
-pub type PairCounters = HashMap<(String, String), Counters>;
-
 /// The result of aggregating a batch.
 #[derive(Debug, Default)]
 pub struct Aggregated {
     /// Counters per bucket and entity (edge total and per method).
-    pub cells: BTreeMap<(Tick, SeriesKey), Counters>,
-    /// Server pairs per bucket and cluster edge.
-    pub pairs: BTreeMap<(Tick, EdgeKey), PairCounters>,
+    pub cells: FxHashMap<(Tick, SeriesKey), Counters>,
+    /// Counters per bucket, cluster edge and server pair (server ids from the
+    /// interner), summed over methods.
+    pub pairs: FxHashMap<(Tick, EdgeKey, u32, u32), Counters>,
     /// Records left aside because a server is unmapped.
     pub unmapped_records: u64,
     /// Records aggregated.
@@ -35,12 +33,23 @@ pub fn aggregate(
     width: BucketWidth,
     intern: &mut impl FnMut(&str) -> MethodId,
 ) -> Aggregated {
-    aggregate_with(records, &mut |s| topology.resolve(s), width, intern)
+    let mut servers: FxHashMap<String, u32> = FxHashMap::default();
+    let mut server = |name: &str| {
+        let next = servers.len() as u32;
+        *servers.entry(name.to_string()).or_insert(next)
+    };
+    aggregate_with(
+        records,
+        &mut |s| topology.resolve(s),
+        width,
+        intern,
+        &mut server,
+    )
 }
 
 /// Aggregates `records` into buckets of `width`. Servers are mapped to clusters with
 /// `resolve` (records naming a server it does not know are counted and left aside);
-/// method names are interned with `intern`.
+/// method names are interned with `intern`, server names with `server`.
 ///
 /// # Complexity
 /// O(records) hash operations.
@@ -49,6 +58,7 @@ pub fn aggregate_with(
     resolve: &mut impl FnMut(&str) -> Option<ClusterId>,
     width: BucketWidth,
     intern: &mut impl FnMut(&str) -> MethodId,
+    server: &mut impl FnMut(&str) -> u32,
 ) -> Aggregated {
     let mut out = Aggregated::default();
     for r in records {
@@ -74,9 +84,7 @@ pub fn aggregate_with(
                 .add(&c);
         }
         out.pairs
-            .entry((tick, edge))
-            .or_default()
-            .entry((r.src.clone(), r.dst.clone()))
+            .entry((tick, edge, server(&r.src), server(&r.dst)))
             .or_default()
             .add(&c);
         out.records += 1;
@@ -140,7 +148,11 @@ mod tests {
         let get = agg.cells[&(600, SeriesKey::method(edge, MethodId(0)))];
         assert_eq!(get.requests, 40.0);
         assert_eq!(agg.cells[&(900, SeriesKey::edge(edge))].requests, 5.0);
-        assert_eq!(agg.pairs[&(600, edge)].len(), 2);
+        let pairs = agg
+            .pairs
+            .keys()
+            .filter(|(t, e, _, _)| *t == 600 && *e == edge);
+        assert_eq!(pairs.count(), 2);
         assert_eq!(topo.unmapped().get("mystery"), Some(&1));
     }
 }

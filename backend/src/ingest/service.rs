@@ -2,7 +2,7 @@
 //! write everything in one durable transaction. A batch with any bad line changes
 //! nothing.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use graph_core::model::{ClusterId, Tick};
 use serde::{Deserialize, Serialize};
@@ -21,7 +21,7 @@ pub struct IngestState {
     registry: Registry,
     topology: Topology,
     topology_source: String,
-    resolved: HashMap<String, Option<ClusterId>>,
+    resolved: rustc_hash::FxHashMap<String, Option<ClusterId>>,
 }
 
 /// The answer to an accepted batch.
@@ -42,7 +42,7 @@ impl IngestState {
             registry: store.registry()?,
             topology,
             topology_source: "identity".into(),
-            resolved: HashMap::new(),
+            resolved: Default::default(),
         })
     }
 
@@ -118,15 +118,17 @@ impl IngestState {
             }
         }
         let resolved = &self.resolved;
-        let registry = &mut self.registry;
+        let registry = std::cell::RefCell::new(&mut self.registry);
         let agg = aggregate_with(
             records,
             &mut |s| resolved.get(s).copied().flatten(),
             width,
-            &mut |m| registry.method(m),
+            &mut |m| registry.borrow_mut().method(m),
+            &mut |s| registry.borrow_mut().server(s),
         );
         let mut unmapped: BTreeMap<String, u64> = BTreeMap::new();
-        for r in records {
+        // Most batches map every server: then there is nothing to count.
+        for r in records.iter().filter(|_| agg.unmapped_records > 0) {
             for s in [&r.src, &r.dst] {
                 if self.resolved.get(s.as_str()) == Some(&None) {
                     *unmapped.entry(s.clone()).or_default() += 1;
@@ -140,23 +142,23 @@ impl IngestState {
             ticks.insert(*tick);
         }
         cells.sort_by_key(|(t, e, _)| (chunk_of(*t), *e, *t));
-        let mut pairs = Vec::new();
-        for ((tick, edge), servers) in &agg.pairs {
-            let entity = self
-                .registry
-                .entity(graph_core::detect::SeriesKey::edge(*edge));
-            for ((src, dst), counters) in servers {
-                pairs.push(PairRow {
-                    tick: *tick,
-                    entity,
-                    src: self.registry.server(src),
-                    dst: self.registry.server(dst),
-                    counters: *counters,
-                });
-            }
-        }
+        let mut pairs: Vec<PairRow> = agg
+            .pairs
+            .iter()
+            .map(|((tick, edge, src, dst), counters)| PairRow {
+                tick: *tick,
+                entity: self
+                    .registry
+                    .find_entity(&graph_core::detect::SeriesKey::edge(*edge))
+                    .expect("every pair's edge has a cell, so an entity"),
+                src: *src,
+                dst: *dst,
+                counters: *counters,
+            })
+            .collect();
+        pairs.sort_unstable_by_key(|p| (p.tick, p.entity, p.src, p.dst));
         let source = source.map(|name| {
-            let mut clusters: Vec<ClusterId> = agg.pairs.keys().map(|(_, e)| e.src).collect();
+            let mut clusters: Vec<ClusterId> = agg.pairs.keys().map(|(_, e, _, _)| e.src).collect();
             clusters.sort_unstable();
             clusters.dedup();
             SourceUpdate {

@@ -2,7 +2,7 @@
 //! once given. The store persists it; ingestion extends it in the same transaction as
 //! the data that needed the new ids.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use graph_core::detect::{MethodId, SeriesKey};
 use graph_core::model::{Cluster, ClusterCatalog, ClusterId};
