@@ -33,7 +33,8 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DetectionConfig {
-    /// Run the loop (off, ticks are still analysed when asked for).
+    /// Analyse ticks as they complete (off: ticks are analysed when asked for;
+    /// retention still runs).
     pub enabled: bool,
     /// How often the loop looks for ticks to analyse, seconds (ingestion also wakes it).
     pub interval_s: u64,
@@ -58,8 +59,8 @@ impl Default for DetectionConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetentionConfig {
-    /// Cluster-level series, activity and config changes, days (at least 42: six weeks
-    /// of baseline).
+    /// Cluster-level series, activity and config changes, days (at least 43: six weeks
+    /// of baseline and the day being analysed).
     pub series_days: i64,
     /// Analysed ticks (snapshots), days.
     pub snapshot_days: i64,

@@ -91,7 +91,13 @@ impl Detector {
             .take_while(|t| *t < ready)
             .filter(|t| !done.contains(t))
             .collect();
-        rest.extend(dirty.iter().copied().filter(|t| *t < ready && *t >= start));
+        // Late data is re-analysed even when older than the backfill window.
+        rest.extend(
+            dirty
+                .iter()
+                .copied()
+                .filter(|t| *t < ready && *t >= earliest),
+        );
         due.extend(rest);
         let (now_due, later) = due.split_at(due.len().min(MAX_PER_PASS));
         if !later.is_empty() {
@@ -105,7 +111,13 @@ impl Detector {
             self.analyzer.run(store, t, now)?;
             pass.analysed.push(t);
         }
+        pass.pruned = self.retention_only(store, now)?.pruned;
+        Ok(pass)
+    }
+
+    fn retention_only(&self, store: &dyn Store, now: i64) -> Result<Pass, AppError> {
         let mut last = self.last_retention.lock().expect("retention lock");
+        let mut pass = Pass::default();
         if last.is_none_or(|at| now - at >= 3600) {
             *last = Some(now);
             pass.pruned = Some(self.apply_retention(store)?);

@@ -29,6 +29,20 @@ enum Command {
     /// Manage API tokens (for ingestion and automation).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Load the demo portal into a store (what `serve --demo` runs in a child process,
+    /// so the memory used to generate it goes back to the system).
+    #[command(hide = true)]
+    LoadDemo {
+        /// Folder of the embedded store.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Weeks of history.
+        #[arg(long)]
+        weeks: u32,
+        /// Pinned end (Unix seconds).
+        #[arg(long)]
+        end: Option<i64>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -144,6 +158,15 @@ async fn main() -> anyhow::Result<()> {
         Command::Analyze(args) => analyze(args),
         Command::Import(args) => import(args),
         Command::Token(cmd) => token(cmd),
+        Command::LoadDemo {
+            data_dir,
+            weeks,
+            end,
+        } => {
+            let mut config = Config::default();
+            config.store.data_dir = data_dir;
+            prepare_demo(&config, weeks, end)
+        }
     }
 }
 
@@ -256,12 +279,23 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .map(epicenter_backend::ingest::timefmt::parse_time)
             .transpose()
             .map_err(|m| anyhow::anyhow!("--demo-end: {m}"))?;
-        prepare_demo(&config, args.demo_weeks, end)?;
+        // Generating six weeks takes over a gigabyte for a while: a child process does
+        // it, so the server starts small.
+        let mut child = std::process::Command::new(std::env::current_exe()?);
+        child
+            .arg("load-demo")
+            .arg("--data-dir")
+            .arg(&config.store.data_dir)
+            .arg("--weeks")
+            .arg(args.demo_weeks.to_string());
+        if let Some(end) = end {
+            child.arg("--end").arg(end.to_string());
+        }
+        let status = child.status().context("starting the demo loader")?;
+        anyhow::ensure!(status.success(), "loading the demo failed ({status})");
     }
     let state = AppState::open(&config).context("opening the store")?;
-    if config.detection.enabled {
-        tokio::spawn(state.detector.clone().run(state.store.clone()));
-    }
+    tokio::spawn(state.detector.clone().run(state.store.clone()));
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("binding {}", config.server.listen))?;

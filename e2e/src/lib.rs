@@ -110,6 +110,9 @@ impl Server {
             .arg(&dist)
             .args(extra)
             .env("RUST_LOG", "warn")
+            // The live tick is analysed as usual; a day of backfill would only compete
+            // with the browser for the two cores.
+            .env("EPICENTER__DETECTION__BACKFILL_HOURS", "1")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
