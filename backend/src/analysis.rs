@@ -176,6 +176,16 @@ impl Analyzer {
         self.run(store, tick, unix_now())
     }
 
+    /// The stored analysis of `tick`, if any, for reads over a range: from memory when
+    /// cached, else from the store without caching it, so a week-long scan does not
+    /// push the live ticks out of the cache.
+    pub fn peek(&self, store: &dyn Store, tick: Tick) -> Result<Option<Arc<StoredTick>>, AppError> {
+        if let Some(hit) = self.cache.lock().expect("cache lock").get(&tick) {
+            return Ok(Some(hit.clone()));
+        }
+        Ok(store.analysis(tick)?.map(Arc::new))
+    }
+
     fn remember(&self, tick: Tick, s: Arc<StoredTick>) {
         let mut cache = self.cache.lock().expect("cache lock");
         cache.insert(tick, s);

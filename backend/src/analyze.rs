@@ -241,28 +241,13 @@ fn read_changes(path: &Path, catalog: &ClusterCatalog) -> Result<Vec<ConfigChang
             message,
         };
         let c: ChangeLine = serde_json::from_str(line).map_err(|e| err(e.to_string()))?;
-        let ts = match &c.ts {
-            serde_json::Value::Number(n) => n
-                .as_i64()
-                .ok_or_else(|| err("field \"ts\": expected whole Unix seconds".into()))?,
-            serde_json::Value::String(s) => {
-                parse_time(s).map_err(|m| err(format!("field \"ts\": {m}")))?
-            }
-            _ => {
-                return Err(err(
-                    "field \"ts\": expected RFC 3339 text or Unix seconds".into()
-                ));
-            }
-        };
-        // Numeric ids are kept; other ids (e.g. "CHG-812") keep their digits, else the line number.
+        let ts = crate::ingest::values::time_value(&c.ts)
+            .map_err(|m| err(format!("field \"ts\": {m}")))?;
+        // Numeric ids are kept; text ids (e.g. "CHG-812") as the API keeps them; else the
+        // line number.
         let id = match &c.id {
             Some(serde_json::Value::Number(n)) => n.as_u64(),
-            Some(serde_json::Value::String(s)) => s
-                .chars()
-                .filter(char::is_ascii_digit)
-                .collect::<String>()
-                .parse()
-                .ok(),
+            Some(serde_json::Value::String(s)) => Some(crate::ingest::values::change_id(s)),
             _ => None,
         }
         .unwrap_or(i as u64 + 1);

@@ -156,14 +156,7 @@ pub fn load_portal(
         .changes()
         .iter()
         .map(|c| graph_core::link::ConfigChange {
-            // Ids look like `CHG-204518`: the digits are unique.
-            id: c
-                .id
-                .chars()
-                .filter(char::is_ascii_digit)
-                .collect::<String>()
-                .parse()
-                .unwrap_or(0),
+            id: crate::ingest::values::change_id(&c.id),
             ts: c.ts,
             author: c.author.clone(),
             clusters: c

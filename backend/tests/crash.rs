@@ -55,6 +55,10 @@ fn start(data: &Path) -> (Child, String) {
     (child, url)
 }
 
+async fn get_json(client: &reqwest::Client, url: String) -> serde_json::Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -124,14 +128,7 @@ async fn killed_mid_stream_every_acknowledged_batch_survives_whole() {
     assert!(acked.len() >= 60);
 
     let (mut server, url) = start(&data);
-    let topo: serde_json::Value = client
-        .get(format!("{url}/api/v1/topology"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let topo = get_json(&client, format!("{url}/api/v1/topology")).await;
     let names: BTreeSet<String> = topo["clusters"]
         .as_array()
         .unwrap()
@@ -153,18 +150,15 @@ async fn killed_mid_stream_every_acknowledged_batch_survives_whole() {
     }
     // The counters of acknowledged batches are exact: written once, not twice or half.
     for &i in acked.iter().take(10) {
-        let s: serde_json::Value = client
-            .get(format!(
+        let s = get_json(
+            &client,
+            format!(
                 "{url}/api/v1/edges/series?src=crash-{i}-a&dst=crash-{i}-b&from={}&to={}",
                 ts - 300,
                 ts
-            ))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            ),
+        )
+        .await;
         assert_eq!(s["points"][0]["requests"], 7.0, "batch {i}: {s}");
         assert_eq!(s["points"][0]["errors"], 1.0, "batch {i}: {s}");
     }

@@ -43,17 +43,10 @@ pub struct RunReport {
 }
 
 fn time_value(name: &str, v: &serde_json::Value) -> Result<i64, AppError> {
-    let bad = |m: String| AppError::BadRequest {
+    crate::ingest::values::time_value(v).map_err(|m| AppError::BadRequest {
         message: format!("field \"{name}\": {m}"),
         details: vec![],
-    };
-    match v {
-        serde_json::Value::Number(n) => n
-            .as_i64()
-            .ok_or_else(|| bad(format!("{n} is not whole Unix seconds"))),
-        serde_json::Value::String(s) => crate::ingest::timefmt::parse_time(s).map_err(bad),
-        other => Err(bad(format!("expected a time, got {other}"))),
-    }
+    })
 }
 
 /// `POST /api/v1/analysis/run`: analyses every tick in a range now and stores the

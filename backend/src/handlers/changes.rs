@@ -1,13 +1,13 @@
 //! Config changes: `POST /api/v1/changes` (a token with the `ingest` scope) and
 //! `GET /api/v1/changes?from=&to=&cluster=`.
 
+use crate::ingest::values::{change_id, time_value};
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use graph_core::api::ChangeView;
 use graph_core::link::ConfigChange;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::query::MAX_SNAPSHOT_RANGE_S;
 use super::{Params, authorize, blocking, require_media_type, time_param};
@@ -45,12 +45,6 @@ pub struct ChangesAccepted {
     pub ids: Vec<u64>,
 }
 
-/// A string id's stable numeric id: the first 8 bytes of its SHA-256.
-fn numeric_id(text: &str) -> u64 {
-    let d = Sha256::digest(text.as_bytes());
-    u64::from_be_bytes(d[..8].try_into().expect("8 bytes")) >> 1
-}
-
 /// Checks one change and turns it into graph-core's form; errors name the field.
 fn convert(registry: &Registry, c: NewChange) -> Result<ConfigChange, String> {
     let (id, label) = match &c.id {
@@ -61,7 +55,7 @@ fn convert(registry: &Registry, c: NewChange) -> Result<ConfigChange, String> {
         ),
         serde_json::Value::String(s) if !s.trim().is_empty() => match s.trim().parse::<u64>() {
             Ok(n) => (n, None),
-            Err(_) => (numeric_id(s.trim()), Some(s.trim().to_string())),
+            Err(_) => (change_id(s.trim()), Some(s.trim().to_string())),
         },
         other => {
             return Err(format!(
@@ -69,15 +63,7 @@ fn convert(registry: &Registry, c: NewChange) -> Result<ConfigChange, String> {
             ));
         }
     };
-    let ts = match &c.ts {
-        serde_json::Value::Number(n) => n
-            .as_i64()
-            .ok_or_else(|| format!("field \"ts\": {n} is not whole Unix seconds"))?,
-        serde_json::Value::String(s) => {
-            crate::ingest::timefmt::parse_time(s).map_err(|m| format!("field \"ts\": {m}"))?
-        }
-        other => return Err(format!("field \"ts\": expected a time, got {other}")),
-    };
+    let ts = time_value(&c.ts).map_err(|m| format!("field \"ts\": {m}"))?;
     if c.author.trim().is_empty() {
         return Err("field \"author\": must not be empty".into());
     }

@@ -112,14 +112,7 @@ pub fn parse_activity(
                 continue;
             }
         };
-        let ts = match &parsed.ts {
-            serde_json::Value::Number(x) => x
-                .as_i64()
-                .ok_or_else(|| format!("{x} is not whole Unix seconds")),
-            serde_json::Value::String(s) => crate::ingest::timefmt::parse_time(s),
-            other => Err(format!("expected a time, got {other}")),
-        };
-        let ts = match ts {
+        let ts = match crate::ingest::values::time_value(&parsed.ts) {
             Ok(t) if t > limits.now + limits.max_future_s => Err(format!(
                 "{t} is more than {} s in the future",
                 limits.max_future_s

@@ -385,7 +385,9 @@ pub fn service_episodes(
     let mut open: BTreeMap<(EdgeKey, Metric), Episode> = BTreeMap::new();
     let mut done: Vec<Episode> = Vec::new();
     for &t in &ticks {
-        let stored = state.analyzer.stored(store, t)?;
+        let Some(stored) = state.analyzer.peek(store, t)? else {
+            continue;
+        };
         let snap = &stored.snapshot;
         let best_rank = snap
             .ranking
@@ -517,7 +519,9 @@ pub async fn snapshots(
         let store = state.store.as_ref();
         let mut out = Vec::new();
         for t in store.analysed_ticks(from, to)? {
-            let s = state.analyzer.stored(store, t)?;
+            let Some(s) = state.analyzer.peek(store, t)? else {
+                continue;
+            };
             out.push(SnapshotEntry {
                 tick: t,
                 anomalous_edges: s.snapshot.pruned.anomalous().count(),
@@ -551,7 +555,9 @@ pub async fn bundle(
         let registry = state.analyzer.registry(store)?;
         let mut bundle = Bundle::new(store.bucket_width(), registry.catalog.clone());
         for t in store.analysed_ticks(from, to)? {
-            let s = state.analyzer.stored(store, t)?;
+            let Some(s) = state.analyzer.peek(store, t)? else {
+                continue;
+            };
             bundle
                 .push(s.snapshot.clone())
                 .map_err(|e| AppError::Internal(e.into()))?;

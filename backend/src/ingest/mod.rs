@@ -4,5 +4,6 @@
 pub mod record;
 pub mod service;
 pub mod timefmt;
+pub mod values;
 
 pub use record::{CallRecord, Limits, LineError, parse_calls};
