@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use axum::body::Bytes;
 use graph_core::analyze::{AnalysisConfig, Context, analyze_tick};
-use graph_core::api::{AnalysisResponse, ClusterInfo};
+use graph_core::api::{AnalysisResponse, ClusterInfo, TickEvent};
 use graph_core::detect::PointFlags;
 use graph_core::model::{Metric, Tick};
 
@@ -45,6 +45,31 @@ pub struct Analyzer {
     generation: AtomicU64,
     /// Figures for `/metrics`.
     pub stats: TickStats,
+    /// Ticks analysed, for `GET /api/v1/events`.
+    pub events: Events,
+}
+
+/// Fan-out of [`TickEvent`]s to every open event stream. Slow listeners lose the
+/// oldest events (they only need the newest tick), never block analysis.
+#[derive(Debug)]
+pub struct Events(tokio::sync::broadcast::Sender<TickEvent>);
+
+impl Default for Events {
+    fn default() -> Self {
+        Events(tokio::sync::broadcast::channel(64).0)
+    }
+}
+
+impl Events {
+    /// A new listener, receiving events sent from now on.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<TickEvent> {
+        self.0.subscribe()
+    }
+
+    fn send(&self, event: TickEvent) {
+        // No listener is not an error.
+        let _ = self.0.send(event);
+    }
 }
 
 /// The current time, Unix seconds.
@@ -362,6 +387,10 @@ impl Analyzer {
         self.remember(tick, record.clone());
         self.generation.fetch_add(1, Ordering::Relaxed);
         self.responses.lock().expect("responses lock").clear();
+        self.events.send(TickEvent {
+            tick,
+            analysed_at: now,
+        });
         Ok(record)
     }
 

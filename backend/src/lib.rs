@@ -124,6 +124,7 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(handlers::health::health))
         .route("/openapi.json", get(handlers::openapi::document))
         .route("/analysis", get(handlers::analysis::analysis))
+        .route("/events", get(handlers::events::events))
         .route("/analysis/run", post(handlers::admin::run))
         .route("/graph/full", get(handlers::query::full_graph))
         .route("/edges/series", get(handlers::query::edge_series))

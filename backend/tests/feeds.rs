@@ -337,3 +337,42 @@ async fn the_topology_reloads_without_a_restart_and_a_broken_file_changes_nothin
     let r = ingest(line(t, "legacy_box", "shop-3", 5)).await;
     assert_eq!(r["unmapped_records"].as_u64(), Some(0), "{r}");
 }
+
+#[tokio::test]
+async fn browsers_hear_of_each_analysed_tick_over_server_sent_events() {
+    let app = TestApp::start().await;
+    let t0 = now() - 3600;
+    let t0 = t0 - t0.rem_euclid(300);
+    let batch: String = (0..3)
+        .map(|i| line(t0 + i * 300, "web", "db", 100) + "\n")
+        .collect();
+    assert_eq!(
+        app.ingest(Some(&app.ingest_token), batch).await.status(),
+        200
+    );
+    let mut stream = app.get("/api/v1/events").await;
+    assert_eq!(stream.status(), 200);
+    assert_eq!(
+        stream.headers()["content-type"].to_str().unwrap(),
+        "text/event-stream"
+    );
+    // Analysing a tick (here on demand) sends an event to every listener.
+    let tick = t0 + 600;
+    app.get_json(&format!("/api/v1/analysis?tick={tick}")).await;
+    let mut seen = String::new();
+    let deadline = std::time::Duration::from_secs(10);
+    while !seen.contains("\n\n") {
+        let chunk = tokio::time::timeout(deadline, stream.chunk())
+            .await
+            .expect("an event within 10 s")
+            .unwrap()
+            .expect("the stream stays open");
+        seen.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    assert!(seen.contains("event: tick\n"), "{seen}");
+    assert!(seen.contains(&format!("id: {tick}\n")), "{seen}");
+    let data = seen.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
+    let event: serde_json::Value = serde_json::from_str(data).unwrap();
+    assert_eq!(event["tick"], tick);
+    assert!(event["analysed_at"].as_i64().unwrap() >= tick);
+}

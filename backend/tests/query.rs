@@ -53,6 +53,24 @@ async fn the_demo_incident_through_every_read_endpoint() {
     let doc = app.get_json(&format!("/api/v1/snapshots/{at}")).await;
     assert_eq!(doc["format_version"], 1);
     assert_eq!(doc["snapshot"]["ranking"]["candidates"][0]["name"], CDB);
+    // Each anomaly carries the test behind it: baseline, mean, spread, Grubbs' G.
+    let tested: Vec<&serde_json::Value> = doc["snapshot"]["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|o| o["anomalies"].as_array().into_iter().flatten())
+        .collect();
+    assert!(!tested.is_empty());
+    for a in tested {
+        let t = &a["test"];
+        assert!(
+            t["g"].as_f64().unwrap() > t["g_crit"].as_f64().unwrap(),
+            "{a}"
+        );
+        assert!(["weekly", "daily", "trailing"].contains(&t["baseline"]["kind"].as_str().unwrap()));
+        assert!(t["baseline"]["n"].as_u64().unwrap() >= 3, "{a}");
+        assert!(t["baseline_std_dev"].as_f64().unwrap() >= 0.0);
+    }
     let bundle = app
         .get_json(&format!("/api/v1/snapshots/bundle?from={from}&to={at}"))
         .await;
@@ -215,6 +233,7 @@ async fn every_documented_operation_is_routed_and_every_route_documented() {
         "GET /api/v1/changes",
         "GET /api/v1/edges/series",
         "GET /api/v1/edges/servers",
+        "GET /api/v1/events",
         "GET /api/v1/graph/full",
         "GET /api/v1/health",
         "GET /api/v1/openapi.json",
@@ -244,6 +263,11 @@ async fn every_documented_operation_is_routed_and_every_route_documented() {
             _ => app.client.post(&url).send().await.unwrap(),
         };
         assert_ne!(res.status(), 405, "{op}");
+        if path == "/api/v1/events" {
+            // A stream that stays open: its headers are the answer.
+            assert_eq!(res.status(), 200);
+            continue;
+        }
         let text = res.text().await.unwrap();
         assert!(!text.contains("no API endpoint"), "{op}: {text}");
     }

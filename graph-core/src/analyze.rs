@@ -8,7 +8,7 @@ use crate::Result;
 use crate::detect::{
     DetectConfig, MarkContext, PointFlags, SeriesView, Subject, TickDetections, detect,
 };
-use crate::graph::{CallGraph, EdgeAnomaly, EdgeObservation};
+use crate::graph::{CallGraph, EdgeAnomaly, EdgeObservation, TestStats};
 use crate::layout::{Layout, LayoutConfig, layout};
 use crate::link::{ConfigChange, LinkConfig, link};
 use crate::model::{ClusterCatalog, Counters, DAY, Metric, Tick, WEEK};
@@ -179,6 +179,14 @@ pub fn observe<V: SeriesView + ?Sized>(
             }
             let mut a = EdgeAnomaly::new(f.metric, f.value, f.expected, f.severity.score, f.onset);
             a.rel_deviation = f.relative_deviation;
+            a.test = Some(TestStats {
+                baseline: f.baseline,
+                baseline_mean: f.baseline_mean,
+                baseline_std_dev: f.baseline_std_dev,
+                g: f.g,
+                g_crit: f.g_crit,
+                activity_ratio: f.activity_ratio,
+            });
             o.anomalies.push(a);
         }
     }

@@ -316,3 +316,13 @@ pub struct FullGraphResponse {
     /// Where everything is drawn.
     pub layout: crate::layout::Layout,
 }
+
+/// A server-sent event on `GET /api/v1/events`: a tick was analysed (or analysed again
+/// after late data). Event name `tick`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TickEvent {
+    /// The tick analysed.
+    pub tick: crate::model::Tick,
+    /// When, Unix seconds.
+    pub analysed_at: i64,
+}

@@ -114,6 +114,28 @@ pub struct EdgeAnomaly {
     pub severity: f64,
     /// First tick of the anomaly's current streak.
     pub onset: Tick,
+    /// The statistical test behind it, when it came from the detector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<TestStats>,
+}
+
+/// The numbers of the Grubbs test that flagged an anomaly: what a reviewer needs to
+/// judge it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TestStats {
+    /// Which baseline was used, with how many values.
+    pub baseline: crate::detect::BaselineUsed,
+    /// Mean of the baseline values.
+    pub baseline_mean: f64,
+    /// Sample standard deviation of the baseline values.
+    pub baseline_std_dev: f64,
+    /// Grubbs' statistic.
+    pub g: f64,
+    /// The critical value it exceeded.
+    pub g_crit: f64,
+    /// The activity ratio the expectation was scaled by (counts only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity_ratio: Option<f64>,
 }
 
 impl EdgeAnomaly {
@@ -142,6 +164,7 @@ impl EdgeAnomaly {
             rel_deviation,
             severity,
             onset,
+            test: None,
         }
     }
 }

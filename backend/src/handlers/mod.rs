@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod analysis;
 pub mod changes;
+pub mod events;
 pub mod health;
 pub mod ingest;
 pub mod metrics;
