@@ -1,6 +1,7 @@
 //! The walking skeleton in a real browser.
 
-use epicenter_e2e::Harness;
+use epicenter_e2e::{Harness, save_screenshot, wait_for, wait_for_text};
+use fantoccini::Locator;
 
 #[tokio::test]
 async fn the_shell_renders_with_the_server_version() -> anyhow::Result<()> {
@@ -16,48 +17,213 @@ async fn the_shell_renders_with_the_server_version() -> anyhow::Result<()> {
 
 /// 2026-11-18 11:10 UTC; the demo's messaging incident starts 75 minutes before.
 const DEMO_END: &str = "1795000200";
+/// 20 minutes into the messaging incident.
+const INCIDENT_TICK: i64 = 1_795_000_200 - 55 * 60;
+const DEMO: [&str; 5] = ["--demo", "--demo-weeks", "1", "--demo-end", DEMO_END];
+const PROXY: &str = "messaging-proxy";
+const CDB: &str = "messaging-conversation-cdb";
 
+async fn count(browser: &fantoccini::Client, css: &str) -> anyhow::Result<usize> {
+    Ok(browser.find_all(Locator::Css(css)).await?.len())
+}
+
+async fn current_url(browser: &fantoccini::Client) -> anyhow::Result<String> {
+    Ok(browser.current_url().await?.to_string())
+}
+
+/// The journey of an engineer opening the messaging incident: the storage cluster
+/// ranks first with its explanation and config change; clicking the storage edge
+/// shows its chart, the test behind it, the change and the server pairs; the table
+/// filters, sorts and follows the keyboard; the URL reproduces the view elsewhere.
 #[tokio::test]
-async fn the_demo_shows_the_messaging_storage_as_the_likely_root_cause() -> anyhow::Result<()> {
-    Harness::run(
-        "main-screen-demo",
-        &["--demo", "--demo-weeks", "1", "--demo-end", DEMO_END],
-        async |h| {
-            h.browser.goto(&h.url("/")).await?;
-            let first = h
-                .wait_for_text("[data-test=candidate-name]", "messaging-conversation-cdb")
-                .await?;
-            assert_eq!(first.text().await?, "messaging-conversation-cdb");
-            let why = h
-                .wait_for("[data-test=candidate-why]")
-                .await?
-                .text()
-                .await?;
-            assert!(
-                why.contains("calls into messaging-conversation-cdb +"),
-                "{why}"
-            );
-            let rows = h
+async fn the_messaging_incident_from_ranking_to_edge_detail_and_back_by_link() -> anyhow::Result<()>
+{
+    Harness::run("edge-detail-journey", &DEMO, async |h| {
+        h.browser
+            .goto(&h.url(&format!("/?tick={INCIDENT_TICK}")))
+            .await?;
+        let first = h.wait_for_text("[data-test=candidate-name]", CDB).await?;
+        assert_eq!(first.text().await?, CDB);
+        let why = h.wait_for("[data-test=candidate-why]").await?.text().await?;
+        assert!(why.contains(&format!("calls into {CDB} +")), "{why}");
+        let change = h.wait_for("[data-test=candidate-change]").await?.text().await?;
+        assert!(change.contains("Lower compaction threads"), "{change}");
+        h.wait_for_text("[data-test=tick]", "2026-11-18 10:15 UTC").await?;
+        h.wait_for("[data-test=past]").await?;
+        h.wait_for("[data-test=rank-badge]").await?;
+        h.wait_for("[data-test=activity-chart]").await?;
+        save_screenshot(&h.browser, "main-screen").await?;
+
+        // The table filters by service and sorts; filters land in the URL.
+        let all = count(&h.browser, "[data-test=edge-row]").await?;
+        assert!(all >= 2, "{all} rows");
+        h.wait_for("[data-test=filter-service]").await?.send_keys("conversation-cdb").await?;
+        h.wait_for_text("[data-test=edge-count]", " of ").await?;
+        let filtered = h.browser.find_all(Locator::Css("[data-test=edge-row]")).await?;
+        assert!(!filtered.is_empty() && filtered.len() < all, "{} of {all}", filtered.len());
+        for row in &filtered {
+            assert!(row.text().await?.contains("conversation-cdb"));
+        }
+        assert!(current_url(&h.browser).await?.contains("service=conversation-cdb"));
+        h.wait_for("[data-test=sort-caller]").await?.click().await?;
+        let callers: Vec<String> = {
+            let mut v = Vec::new();
+            for r in h.browser.find_all(Locator::Css("[data-test=edge-row] td.name:first-child")).await? {
+                v.push(r.text().await?);
+            }
+            v
+        };
+        let mut sorted = callers.clone();
+        sorted.sort();
+        assert_eq!(callers, sorted);
+
+        // Clicking the storage edge opens its detail.
+        let row = h
+            .wait_for(&format!("[data-test=edge-row][data-edge=\"{PROXY}>{CDB}\"]"))
+            .await?;
+        row.click().await?;
+        h.wait_for_text("[data-test=edge-title]", &format!("{PROXY} → {CDB}")).await?;
+        assert_eq!(row.attr("aria-selected").await?.as_deref(), Some("true"));
+        let edge_in_graph = h
+            .wait_for(&format!("[data-test=graph-edge][data-edge=\"{PROXY}>{CDB}\"]"))
+            .await?;
+        assert!(edge_in_graph.attr("class").await?.unwrap_or_default().contains("selected"));
+        let stats = h.wait_for("[data-test=edge-stats]").await?.text().await?;
+        assert!(stats.contains("Grubbs G") && stats.contains("Baseline"), "{stats}");
+        assert!(h.wait_for("[data-test=baseline-kind]").await?.text().await?.contains("values"));
+        h.wait_for_text("[data-test=edge-changes]", "Lower compaction threads on messaging-conversation-cdb").await?;
+        h.wait_for("[data-test=server-pairs]").await?;
+        // The chart is drawn: the canvas has pixels in the latency colour.
+        h.wait_for("[data-test=chart-latency]").await?.click().await?;
+        let mut painted = false;
+        for _ in 0..100 {
+            let v = h
                 .browser
-                .find_all(fantoccini::Locator::Css("[data-test=edge-row]"))
+                .execute(
+                    "const c = document.querySelector('[data-test=edge-chart]');
+                     if (!c || c.width < 50) return 0;
+                     const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                     let n = 0;
+                     for (let i = 0; i < d.length; i += 4) if (d[i] > 230 && d[i+1] > 150 && d[i+1] < 175 && d[i+2] < 70) n++;
+                     return n;",
+                    vec![],
+                )
                 .await?;
-            assert!(!rows.is_empty());
-            let table = h.wait_for("[data-test=edge-table]").await?.text().await?;
-            assert!(
-                table.contains("messaging-proxy") && table.contains("messaging-conversation-cdb"),
-                "{table}"
-            );
-            let nodes = h
-                .browser
-                .find_all(fantoccini::Locator::Css("[data-test=graph-node]"))
-                .await?;
-            assert!(nodes.len() >= 2);
-            h.wait_for("[data-test=rank-badge]").await?;
-            h.wait_for_text("[data-test=tick]", "2026-11-18 11:05 UTC")
-                .await?;
-            Ok(())
-        },
-    )
+            if v.as_u64().unwrap_or(0) > 50 {
+                painted = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(painted, "the latency line was never drawn on the chart");
+        save_screenshot(&h.browser, "edge-detail").await?;
+
+        // Keyboard: down moves the selection to the next row, Escape clears it.
+        h.browser
+            .find(Locator::Css("[data-test=filter-service]"))
+            .await?
+            .clear()
+            .await?;
+        h.wait_for_text("[data-test=edge-count]", &all.to_string()).await?;
+        let selected_row = h.wait_for("[data-test=edge-row][aria-selected=true]").await?;
+        let before = selected_row.attr("data-index").await?.unwrap();
+        selected_row.send_keys("\u{E015}").await?; // ArrowDown
+        let moved = h.wait_for("[data-test=edge-row][aria-selected=true]").await?;
+        let after = moved.attr("data-index").await?.unwrap();
+        let expected = (before.parse::<usize>()? + 1).min(all - 1);
+        assert_eq!(after.parse::<usize>()?, expected);
+        moved.send_keys("\u{E006}").await?; // Enter keeps it; arrows moved it
+        h.wait_for("[data-test=edge-detail]").await?;
+        // Back to the storage edge for the link.
+        h.wait_for(&format!("[data-test=edge-row][data-edge=\"{PROXY}>{CDB}\"]"))
+            .await?
+            .click()
+            .await?;
+        h.wait_for_text("[data-test=edge-title]", PROXY).await?;
+        h.wait_for("[data-test=chart-latency]").await?;
+
+        // The link reproduces the view in a new session.
+        let link = current_url(&h.browser).await?;
+        assert!(link.contains(&format!("tick={INCIDENT_TICK}")), "{link}");
+        assert!(link.contains("edge=messaging-proxy%3Emessaging-conversation-cdb"), "{link}");
+        assert!(link.contains("sort=caller"), "{link}");
+        let other = h.another_browser().await?;
+        let reproduced = async {
+            other.goto(&link).await?;
+            wait_for_text(&other, "[data-test=edge-title]", &format!("{PROXY} → {CDB}")).await?;
+            wait_for_text(&other, "[data-test=tick]", "2026-11-18 10:15 UTC").await?;
+            wait_for_text(&other, "[data-test=edge-changes]", "Lower compaction threads").await?;
+            let sel = wait_for(&other, "[data-test=edge-row][aria-selected=true]").await?;
+            assert_eq!(sel.attr("data-edge").await?.as_deref(), Some(&*format!("{PROXY}>{CDB}")));
+            assert_eq!(current_url(&other).await?, link);
+            save_screenshot(&other, "edge-detail-from-link").await?;
+            anyhow::Ok(())
+        }
+        .await;
+        other.close().await?;
+        reproduced?;
+        // Escape closes the detail.
+        h.browser
+            .execute("window.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape'}))", vec![])
+            .await?;
+        for _ in 0..50 {
+            if count(&h.browser, "[data-test=edge-detail]").await? == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(count(&h.browser, "[data-test=edge-detail]").await?, 0);
+        assert!(!current_url(&h.browser).await?.contains("edge="));
+        Ok(())
+    })
+    .await
+}
+
+/// The full graph (every edge with data) behind a toggle, still clickable; and a
+/// tick with nothing anomalous says so plainly.
+#[tokio::test]
+async fn the_full_graph_toggle_and_a_tick_without_anomalies() -> anyhow::Result<()> {
+    Harness::run("full-graph-and-empty", &DEMO, async |h| {
+        h.browser
+            .goto(&h.url(&format!("/?tick={INCIDENT_TICK}")))
+            .await?;
+        h.wait_for_text("[data-test=candidate-name]", CDB).await?;
+        let pruned_edges = count(&h.browser, "[data-test=graph-edge]").await?;
+        h.wait_for("[data-test=full-toggle]").await?.click().await?;
+        let summary = h.wait_for_text("[data-test=full-summary]", "edges with data").await?.text().await?;
+        let clusters: usize = summary.split(' ').next().unwrap().parse()?;
+        assert!(clusters >= 250, "{summary}");
+        let edges = count(&h.browser, "[data-test=graph-edge]").await?;
+        assert!(edges > 1000 && edges > pruned_edges, "{edges} edges in the full graph");
+        assert!(current_url(&h.browser).await?.contains("full=1"));
+        // Still interactive: zoom, fit, click an anomalous edge.
+        h.wait_for("[data-test=fit]").await?.click().await?;
+        save_screenshot(&h.browser, "full-graph").await?;
+        h.browser
+            .execute(
+                &format!("document.querySelector('[data-test=graph-edge][data-edge=\"{PROXY}>{CDB}\"]').dispatchEvent(new MouseEvent('click', {{bubbles: true}}))"),
+                vec![],
+            )
+            .await?;
+        h.wait_for_text("[data-test=edge-title]", CDB).await?;
+        let row = h.wait_for("[data-test=edge-row][aria-selected=true]").await?;
+        assert_eq!(row.attr("data-edge").await?.as_deref(), Some(&*format!("{PROXY}>{CDB}")));
+        h.wait_for("[data-test=full-toggle]").await?.click().await?;
+        h.wait_for_text("[data-test=candidate-name]", CDB).await?;
+        assert_eq!(count(&h.browser, "[data-test=graph-edge]").await?, pruned_edges);
+
+        // The demo's first tick has no history to judge against: nothing is anomalous.
+        let latest: serde_json::Value = h
+            .browser
+            .execute("return fetch('/api/v1/analysis').then(r => r.json()).then(a => a.earliest_tick)", vec![])
+            .await?;
+        let earliest = latest.as_i64().unwrap();
+        h.browser.goto(&h.url(&format!("/?tick={earliest}"))).await?;
+        h.wait_for_text("[data-test=no-anomalies]", "No anomalies at this tick").await?;
+        h.wait_for_text("[data-test=empty-graph]", "Nothing anomalous").await?;
+        h.wait_for("[data-test=prev-tick][disabled]").await?;
+        Ok(())
+    })
     .await
 }
 

@@ -1,6 +1,9 @@
 //! The typed client of Epicenter's JSON API, with its own error type.
 
-use graph_core::api::{AnalysisResponse, ErrorBody, Health};
+use graph_core::api::{
+    ActivityResponse, AnalysisResponse, ChangeView, EdgeSeriesResponse, ErrorBody,
+    FullGraphResponse, Health, ServerPairsResponse, SourcesResponse,
+};
 use graph_core::model::Tick;
 use serde::de::DeserializeOwned;
 
@@ -61,4 +64,49 @@ pub async fn analysis(tick: Option<Tick>) -> Result<AnalysisResponse, ApiError> 
         Some(t) => get_json(&format!("/api/v1/analysis?tick={t}")).await,
         None => get_json("/api/v1/analysis").await,
     }
+}
+
+/// `GET /api/v1/graph/full`: every edge with data at `tick`.
+pub async fn full_graph(tick: Tick) -> Result<FullGraphResponse, ApiError> {
+    get_json(&format!("/api/v1/graph/full?tick={tick}")).await
+}
+
+/// `GET /api/v1/edges/series`: the day up to `to` and the same day in earlier weeks.
+pub async fn edge_series(src: &str, dst: &str, to: Tick) -> Result<EdgeSeriesResponse, ApiError> {
+    get_json(&format!(
+        "/api/v1/edges/series?src={}&dst={}&to={to}",
+        crate::url::encode(src),
+        crate::url::encode(dst)
+    ))
+    .await
+}
+
+/// `GET /api/v1/edges/servers`: the server pairs behind an edge at `tick`.
+pub async fn edge_servers(
+    src: &str,
+    dst: &str,
+    tick: Tick,
+    limit: usize,
+) -> Result<ServerPairsResponse, ApiError> {
+    get_json(&format!(
+        "/api/v1/edges/servers?src={}&dst={}&tick={tick}&limit={limit}",
+        crate::url::encode(src),
+        crate::url::encode(dst)
+    ))
+    .await
+}
+
+/// `GET /api/v1/changes` between `from` and `to`.
+pub async fn changes(from: i64, to: i64) -> Result<Vec<ChangeView>, ApiError> {
+    get_json(&format!("/api/v1/changes?from={from}&to={to}")).await
+}
+
+/// `GET /api/v1/activity`: the day up to `to` and earlier weeks.
+pub async fn activity(to: Tick) -> Result<ActivityResponse, ApiError> {
+    get_json(&format!("/api/v1/activity?to={to}")).await
+}
+
+/// `GET /api/v1/sources`.
+pub async fn sources() -> Result<SourcesResponse, ApiError> {
+    get_json("/api/v1/sources").await
 }

@@ -27,3 +27,38 @@ pub fn deviation(rel: Option<f64>) -> String {
         Some(r) => format!("{:+.0} %", r * 100.0),
     }
 }
+
+/// `10:15` (UTC), for times on the day shown.
+pub fn clock(tick: Tick) -> String {
+    let s = tick.rem_euclid(86_400);
+    format!("{:02}:{:02}", s / 3600, (s % 3600) / 60)
+}
+
+/// The value of a `datetime-local` input showing `tick` in UTC: `2026-11-18T10:15`.
+pub fn input_value(tick: Tick) -> String {
+    let iso: String = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(tick as f64 * 1000.0))
+        .to_iso_string()
+        .into();
+    iso[..16].to_string()
+}
+
+/// Parses a `datetime-local` value as UTC, Unix seconds.
+pub fn parse_input(value: &str) -> Option<i64> {
+    let ms = js_sys::Date::parse(&format!("{value}:00Z"));
+    ms.is_finite().then(|| (ms / 1000.0) as i64)
+}
+
+/// `12 min before`, `2 h 5 min after`.
+pub fn offset(seconds_before: i64) -> String {
+    let m = seconds_before.abs() / 60;
+    let amount = if m >= 60 {
+        format!("{} h {} min", m / 60, m % 60)
+    } else {
+        format!("{m} min")
+    };
+    if seconds_before >= 0 {
+        format!("{amount} before")
+    } else {
+        format!("{amount} after")
+    }
+}

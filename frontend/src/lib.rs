@@ -5,8 +5,12 @@
 //! shares with the server. [`App`] is the root; [`api`] is the one typed HTTP client.
 
 pub mod api;
+pub mod charts;
 pub mod components;
 pub mod format;
+pub mod graph_model;
+pub mod perf;
+pub mod url;
 pub mod view_model;
 
 use leptos::prelude::*;

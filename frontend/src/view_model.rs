@@ -2,9 +2,12 @@
 
 use std::collections::HashMap;
 
-use graph_core::api::AnalysisResponse;
+use graph_core::api::{AnalysisResponse, ClusterInfo};
+use graph_core::graph::EdgeAnomaly;
 use graph_core::model::{ClusterId, EdgeKey, Metric, Tick};
-use graph_core::prune::EdgeRole;
+use graph_core::prune::{EdgeRole, MarkKind};
+
+use crate::url::SortKey;
 
 /// One row of the anomalous-edge table.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,8 +26,108 @@ pub struct EdgeRow {
     pub severity: f64,
     /// First tick of the episode.
     pub since: Option<Tick>,
-    /// Whether a mark covers it but it got worse.
-    pub worsened: bool,
+    /// The kind of mark that covers it, when it is shown because it got worse.
+    pub worsened: Option<MarkKind>,
+    /// Earlier marks on the edge.
+    pub past_marks: usize,
+    /// Caller's service and data centre.
+    pub src_info: Option<ClusterInfo>,
+    /// Callee's service and data centre.
+    pub dst_info: Option<ClusterInfo>,
+}
+
+impl EdgeRow {
+    /// Its worst anomaly's relative deviation (`None` when nothing was expected).
+    pub fn deviation(&self) -> Option<f64> {
+        self.worst.and_then(|w| w.3)
+    }
+}
+
+/// What the table shows: rows matching all set criteria.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Filter {
+    /// Text a caller or callee name or service contains (case-insensitive).
+    pub service: String,
+    /// Data centre of the caller or the callee.
+    pub dc: String,
+    /// Metric the edge is anomalous in.
+    pub metric: Option<Metric>,
+}
+
+impl Filter {
+    /// True when `row` passes.
+    pub fn matches(&self, row: &EdgeRow) -> bool {
+        let needle = self.service.trim().to_lowercase();
+        let ends = [
+            (&row.src, row.src_info.as_ref()),
+            (&row.dst, row.dst_info.as_ref()),
+        ];
+        let service_ok = needle.is_empty()
+            || ends.iter().any(|(name, info)| {
+                name.to_lowercase().contains(&needle)
+                    || info.is_some_and(|i| i.service.to_lowercase().contains(&needle))
+            });
+        let dc_ok = self.dc.is_empty()
+            || ends
+                .iter()
+                .any(|(_, info)| info.and_then(|i| i.dc.as_deref()) == Some(self.dc.as_str()));
+        let metric_ok = self.metric.is_none_or(|m| {
+            row.metrics
+                .iter()
+                .any(|x| *x == m || (m == Metric::Errors && *x == Metric::ErrorRate))
+        });
+        service_ok && dc_ok && metric_ok
+    }
+}
+
+/// Sorts `rows` by `key` in its natural order (names A-Z, numbers largest first,
+/// episodes newest first), or the reverse; ties by names.
+pub fn sort_rows(rows: &mut [EdgeRow], key: SortKey, reversed: bool) {
+    rows.sort_by(|x, y| {
+        let names = || (&x.src, &x.dst).cmp(&(&y.src, &y.dst));
+        let natural = match key {
+            SortKey::Caller => x.src.cmp(&y.src).then_with(|| x.dst.cmp(&y.dst)),
+            SortKey::Callee => x.dst.cmp(&y.dst).then_with(|| x.src.cmp(&y.src)),
+            SortKey::Deviation => {
+                let d = |r: &EdgeRow| r.deviation().unwrap_or(f64::INFINITY);
+                d(y).total_cmp(&d(x))
+            }
+            SortKey::Severity => y.severity.total_cmp(&x.severity),
+            SortKey::Since => y.since.cmp(&x.since),
+        };
+        let ordered = if reversed { natural.reverse() } else { natural };
+        ordered.then_with(names)
+    });
+}
+
+/// Data centres of the clusters, sorted.
+pub fn data_centres(a: &AnalysisResponse) -> Vec<String> {
+    let mut dcs: Vec<String> = a.clusters.iter().filter_map(|c| c.dc.clone()).collect();
+    dcs.sort();
+    dcs.dedup();
+    dcs
+}
+
+/// The anomalies of `edge`, most severe first.
+pub fn anomalies(a: &AnalysisResponse, edge: EdgeKey) -> Vec<EdgeAnomaly> {
+    let mut v: Vec<EdgeAnomaly> = a
+        .snapshot
+        .observations
+        .iter()
+        .find(|o| o.edge == edge)
+        .map(|o| o.anomalies.clone())
+        .unwrap_or_default();
+    v.sort_by(|x, y| y.severity.total_cmp(&x.severity));
+    v
+}
+
+/// The edge between clusters named `src` and `dst`, when both are known.
+pub fn edge_by_names(a: &AnalysisResponse, src: &str, dst: &str) -> Option<EdgeKey> {
+    let id = |n: &str| a.clusters.iter().find(|c| c.name == n).map(|c| c.id);
+    Some(EdgeKey {
+        src: id(src)?,
+        dst: id(dst)?,
+    })
 }
 
 /// Names of the clusters in an analysis.
@@ -35,6 +138,7 @@ pub fn names(a: &AnalysisResponse) -> HashMap<ClusterId, String> {
 /// The anomalous edges, most severe first (ties by names).
 pub fn edge_rows(a: &AnalysisResponse) -> Vec<EdgeRow> {
     let names = names(a);
+    let info = |id: ClusterId| a.clusters.iter().find(|c| c.id == id).cloned();
     let name = |id: ClusterId| {
         names
             .get(&id)
@@ -61,15 +165,18 @@ pub fn edge_rows(a: &AnalysisResponse) -> Vec<EdgeRow> {
                     .map(|x| (x.metric, x.value, x.expected, x.rel_deviation)),
                 severity: e.severity,
                 since: e.onset,
-                worsened: e.worsened.is_some(),
+                worsened: e.worsened.map(|w| w.kind),
+                past_marks: a
+                    .snapshot
+                    .links
+                    .history(e.edge)
+                    .map_or(0, |h| h.marks.len()),
+                src_info: info(e.edge.src),
+                dst_info: info(e.edge.dst),
             }
         })
         .collect();
-    rows.sort_by(|x, y| {
-        y.severity
-            .total_cmp(&x.severity)
-            .then_with(|| (&x.src, &x.dst).cmp(&(&y.src, &y.dst)))
-    });
+    sort_rows(&mut rows, SortKey::Severity, false);
     rows
 }
 
@@ -89,5 +196,124 @@ pub fn metric_tag(m: Metric) -> &'static str {
         Metric::Requests => "R",
         Metric::Errors => "E",
         Metric::ErrorRate => "E%",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(
+        src: &str,
+        dst: &str,
+        dc: &str,
+        metrics: &[Metric],
+        sev: f64,
+        dev: f64,
+        since: Tick,
+    ) -> EdgeRow {
+        let info = |name: &str, id: u32| ClusterInfo {
+            id: ClusterId(id),
+            name: name.into(),
+            service: name.split('-').next().unwrap().into(),
+            dc: Some(dc.into()),
+            tier: None,
+        };
+        EdgeRow {
+            edge: EdgeKey {
+                src: ClusterId(0),
+                dst: ClusterId(1),
+            },
+            src: src.into(),
+            dst: dst.into(),
+            metrics: metrics.to_vec(),
+            worst: Some((metrics[0], 1.0, 1.0, Some(dev))),
+            severity: sev,
+            since: Some(since),
+            worsened: None,
+            past_marks: 0,
+            src_info: Some(info(src, 0)),
+            dst_info: Some(info(dst, 1)),
+        }
+    }
+
+    fn rows() -> Vec<EdgeRow> {
+        vec![
+            row("web-a", "pay-db", "eu", &[Metric::Latency], 3.0, 0.5, 600),
+            row(
+                "pay-api",
+                "cache-x",
+                "us",
+                &[Metric::Requests, Metric::ErrorRate],
+                9.0,
+                2.0,
+                300,
+            ),
+            row("auth-b", "web-a", "eu", &[Metric::ErrorRate], 1.0, 0.1, 900),
+        ]
+    }
+
+    fn order(rows: &[EdgeRow]) -> Vec<&str> {
+        rows.iter().map(|r| r.src.as_str()).collect()
+    }
+
+    #[test]
+    fn every_column_sorts_in_its_natural_order_and_reverses() {
+        let mut r = rows();
+        sort_rows(&mut r, SortKey::Severity, false);
+        assert_eq!(order(&r), ["pay-api", "web-a", "auth-b"]);
+        sort_rows(&mut r, SortKey::Severity, true);
+        assert_eq!(order(&r), ["auth-b", "web-a", "pay-api"]);
+        sort_rows(&mut r, SortKey::Caller, false);
+        assert_eq!(order(&r), ["auth-b", "pay-api", "web-a"]);
+        sort_rows(&mut r, SortKey::Callee, false);
+        assert_eq!(order(&r), ["pay-api", "web-a", "auth-b"]);
+        sort_rows(&mut r, SortKey::Deviation, false);
+        assert_eq!(order(&r), ["pay-api", "web-a", "auth-b"]);
+        sort_rows(&mut r, SortKey::Since, false);
+        assert_eq!(order(&r), ["auth-b", "web-a", "pay-api"]);
+    }
+
+    #[test]
+    fn filters_match_service_text_data_centre_and_metric_together() {
+        let pass = |f: Filter| {
+            order(
+                &rows()
+                    .into_iter()
+                    .filter(|r| f.matches(r))
+                    .collect::<Vec<_>>(),
+            )
+            .join(",")
+        };
+        assert_eq!(pass(Filter::default()), "web-a,pay-api,auth-b");
+        let svc = |s: &str| Filter {
+            service: s.into(),
+            ..Filter::default()
+        };
+        assert_eq!(pass(svc("PAY")), "web-a,pay-api");
+        assert_eq!(pass(svc("  web ")), "web-a,auth-b");
+        assert_eq!(
+            pass(Filter {
+                dc: "us".into(),
+                ..Filter::default()
+            }),
+            "pay-api"
+        );
+        assert_eq!(
+            pass(Filter {
+                metric: Some(Metric::Errors),
+                ..Filter::default()
+            }),
+            "pay-api,auth-b"
+        );
+        assert_eq!(
+            pass(Filter {
+                service: "web".into(),
+                dc: "eu".into(),
+                metric: Some(Metric::Latency)
+            }),
+            "web-a"
+        );
+        assert_eq!(pass(svc("nothing")), "");
     }
 }

@@ -19,23 +19,16 @@ pub async fn events(
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let rx = state.analyzer.events.subscribe();
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        loop {
-            match rx.recv().await {
-                Ok(e) => {
-                    let event = Event::default()
-                        .event("tick")
-                        .id(e.tick.to_string())
-                        .json_data(e)
-                        .unwrap_or_else(|_| Event::default().event("tick"));
-                    return Some((Ok(event), rx));
-                }
-                Err(RecvError::Lagged(n)) => {
-                    let event = Event::default().event("lagged").data(n.to_string());
-                    return Some((Ok(event), rx));
-                }
-                Err(RecvError::Closed) => return None,
-            }
-        }
+        let event = match rx.recv().await {
+            Ok(e) => Event::default()
+                .event("tick")
+                .id(e.tick.to_string())
+                .json_data(e)
+                .unwrap_or_else(|_| Event::default().event("tick")),
+            Err(RecvError::Lagged(n)) => Event::default().event("lagged").data(n.to_string()),
+            Err(RecvError::Closed) => return None,
+        };
+        Some((Ok(event), rx))
     });
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }

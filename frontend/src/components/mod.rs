@@ -1,5 +1,6 @@
 //! Parts of the screen.
 
+pub mod edge_detail;
 pub mod edge_table;
 pub mod graph_view;
 pub mod root_causes;

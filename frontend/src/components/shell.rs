@@ -1,22 +1,176 @@
-//! The application shell of the main screen: header on top, the table of anomalous
-//! edges on the left, the root causes and the graph on the right.
+//! The main screen: header (activity, open incidents, mark tabs, time, live state),
+//! a banner for stale sources, the table of anomalous edges and the edge detail on
+//! the left, the root causes and the graph on the right. All view state lives here
+//! and in the URL, so a link reproduces the view.
 
-use graph_core::api::AnalysisResponse;
-use graph_core::model::EdgeKey;
+use std::sync::Arc;
+
+use graph_core::api::{AnalysisResponse, TickEvent};
+use graph_core::model::{Metric, Tick};
+use graph_core::prune::MarkKind;
 use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
 
 use crate::api::{self, ApiError};
-use crate::components::edge_table::EdgeTable;
-use crate::components::graph_view::GraphView;
+use crate::charts;
+use crate::components::edge_detail::EdgeDetail;
+use crate::components::edge_table::{EdgeTable, TableControls};
+use crate::components::graph_view::{GraphView, ViewBox};
 use crate::components::root_causes::RootCauses;
 use crate::format;
+use crate::graph_model;
+use crate::url::ViewState;
+
+/// Bucket width of the server's ticks, seconds.
+const TICK_S: i64 = 300;
+
+fn location_search() -> String {
+    web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .unwrap_or_default()
+}
+
+fn replace_url(query: &str) {
+    let Some(w) = web_sys::window() else { return };
+    let path = w.location().pathname().unwrap_or_else(|_| "/".into());
+    if let Ok(h) = w.history() {
+        let target = format!("{path}{query}");
+        if let Err(e) = h.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&target)) {
+            web_sys::console::warn_1(&e);
+        }
+    }
+}
+
+/// Signals every part of the screen shares.
+#[derive(Debug, Clone, Copy)]
+struct Screen {
+    /// The tick asked for; `None` follows the newest (live).
+    tick: RwSignal<Option<Tick>>,
+    selected: RwSignal<Option<(String, String)>>,
+    controls: TableControls,
+    full: RwSignal<bool>,
+    chart_metric: RwSignal<Option<Metric>>,
+    view_box: RwSignal<Option<ViewBox>>,
+    /// Bumped to fetch the newest analysis again (live mode, retry).
+    refresh: RwSignal<u64>,
+    /// Whether the event stream is connected.
+    connected: RwSignal<bool>,
+    /// The newest tick the server announced.
+    newest: RwSignal<Option<Tick>>,
+}
+
+impl Screen {
+    fn from_url() -> Screen {
+        let v = ViewState::from_query(&location_search());
+        Screen {
+            tick: RwSignal::new(v.tick),
+            selected: RwSignal::new(v.edge),
+            controls: TableControls {
+                service: RwSignal::new(v.service),
+                dc: RwSignal::new(v.dc),
+                metric: RwSignal::new(v.metric),
+                sort: RwSignal::new((v.sort, v.reversed)),
+            },
+            full: RwSignal::new(v.full),
+            chart_metric: RwSignal::new(v.chart),
+            view_box: RwSignal::new(None),
+            refresh: RwSignal::new(0),
+            connected: RwSignal::new(false),
+            newest: RwSignal::new(None),
+        }
+    }
+
+    fn state(&self) -> ViewState {
+        let (sort, reversed) = self.controls.sort.get();
+        ViewState {
+            tick: self.tick.get(),
+            edge: self.selected.get(),
+            service: self.controls.service.get(),
+            dc: self.controls.dc.get(),
+            metric: self.controls.metric.get(),
+            sort,
+            reversed,
+            full: self.full.get(),
+            chart: self.chart_metric.get(),
+        }
+    }
+}
+
+/// Listens to `GET /api/v1/events`: in live mode a newly analysed tick at or after the
+/// one shown fetches the analysis again. The browser reconnects by itself.
+fn follow_events(s: Screen, shown: Memo<Option<Tick>>) {
+    let Ok(es) = web_sys::EventSource::new("/api/v1/events") else {
+        return;
+    };
+    let on_tick =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+            let Some(data) = e.data().as_string() else {
+                return;
+            };
+            let Ok(ev) = serde_json::from_str::<TickEvent>(&data) else {
+                return;
+            };
+            s.newest
+                .update(|n| *n = Some(n.map_or(ev.tick, |x| x.max(ev.tick))));
+            let behind = shown.get_untracked().is_none_or(|t| ev.tick >= t);
+            if s.tick.get_untracked().is_none() && behind {
+                s.refresh.update(|n| *n += 1);
+            }
+        });
+    let on_open = Closure::<dyn FnMut()>::new(move || s.connected.set(true));
+    let on_error = Closure::<dyn FnMut()>::new(move || s.connected.set(false));
+    if es
+        .add_event_listener_with_callback("tick", on_tick.as_ref().unchecked_ref())
+        .is_err()
+    {
+        return;
+    }
+    es.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+    es.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+    // The stream lives as long as the page.
+    on_tick.forget();
+    on_open.forget();
+    on_error.forget();
+    std::mem::forget(es);
+}
 
 /// The main screen.
 #[component]
 pub fn Shell() -> impl IntoView {
+    let s = Screen::from_url();
     let health = LocalResource::new(api::health);
-    let analysis = LocalResource::new(|| api::analysis(None));
-    let selected: RwSignal<Option<EdgeKey>> = RwSignal::new(None);
+    let analysis = LocalResource::new(move || {
+        let t = s.tick.get();
+        s.refresh.track();
+        async move { api::analysis(t).await.map(Arc::new) }
+    });
+    // The newest analysis that arrived, kept while another loads or fails.
+    let latest: RwSignal<Option<Arc<AnalysisResponse>>> = RwSignal::new(None);
+    Effect::new(move |_| {
+        if let Some(Ok(a)) = analysis.get() {
+            latest.set(Some(a));
+        }
+    });
+    let shown = Memo::new(move |_| latest.with(|a| a.as_ref().map(|a| a.tick)));
+    let sources = LocalResource::new(move || {
+        s.refresh.track();
+        shown.track();
+        api::sources()
+    });
+    Effect::new(move |_| replace_url(&s.state().to_query()));
+    follow_events(s, shown);
+    let keys = window_event_listener(leptos::ev::keydown, move |ev| {
+        let typing = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+            .is_some_and(|e| matches!(e.tag_name().as_str(), "INPUT" | "SELECT" | "TEXTAREA"));
+        if ev.key() == "Escape" && !typing {
+            s.selected.set(None);
+        }
+    });
+    on_cleanup(move || keys.remove());
+
     let version = move || {
         match health.get() {
         None => view! { <span class="version pending">"connecting…"</span> }.into_any(),
@@ -24,64 +178,270 @@ pub fn Shell() -> impl IntoView {
         Some(Err(e)) => view! { <span class="version error" role="alert" data-test="server-error">{e.to_string()}</span> }.into_any(),
     }
     };
-    let tick_label = move || match analysis.get() {
-        Some(Ok(a)) => {
-            let live = if a.tick == a.latest_tick {
-                "live"
-            } else {
-                "past"
-            };
-            view! { <span class="tick" data-test="tick">{format::time(a.tick)} " · " {live}</span> }
-                .into_any()
-        }
-        _ => ().into_any(),
-    };
     let body = move || {
         match analysis.get() {
         None => view! { <div class="state loading" data-test="loading">"Loading the anomalous graph…"</div> }.into_any(),
-        Some(Err(e)) => error_state(e).into_any(),
-        Some(Ok(a)) => main_view(a, selected).into_any(),
+        Some(Err(e)) => error_state(e, s).into_any(),
+        Some(Ok(a)) => main_view(a, s).into_any(),
     }
     };
     view! {
         <div class="shell" data-test="shell">
             <header class="header" data-test="header">
                 <h1 class="brand">"Epicenter"</h1>
-                <nav class="tabs" aria-label="Marks">
-                    <a class="tab" href="#known">"Known anomalies"</a>
-                    <a class="tab" href="#incidents">"Incidents"</a>
-                    <a class="tab" href="#trends">"New trends"</a>
-                </nav>
-                <div class="header-right">{tick_label} {version}</div>
+                <ActivityChart shown=shown/>
+                {move || latest.get().map(|a| view! { <MarkTabs analysis=a/> })}
+                <div class="header-right">
+                    {move || latest.get().map(|a| view! { <TimeControls analysis=a s=s/> })}
+                    {version}
+                </div>
             </header>
+            {move || stale_banner(latest.get(), sources.get().and_then(Result::ok))}
             {body}
         </div>
     }
 }
 
-fn error_state(e: ApiError) -> impl IntoView {
+fn stale_banner(
+    a: Option<Arc<AnalysisResponse>>,
+    sources: Option<graph_core::api::SourcesResponse>,
+) -> Option<impl IntoView> {
+    let behind = a.map(|a| a.sources_behind.clone()).unwrap_or_default();
+    let stale = sources.map(|s| s.stale).unwrap_or_default();
+    if behind.is_empty() && stale.is_empty() {
+        return None;
+    }
+    let mut parts = Vec::new();
+    if !stale.is_empty() {
+        parts.push(format!("Data source {} has gone quiet.", stale.join(", ")));
+    }
+    if !behind.is_empty() {
+        parts.push(format!(
+            "{} had not delivered this tick when it was analysed: the edges it reports are treated as missing, not anomalous.",
+            behind.join(", ")
+        ));
+    }
+    Some(
+        view! { <div class="banner stale" role="status" data-test="stale-banner">{parts.join(" ")}</div> },
+    )
+}
+
+/// Site activity today against the same day in earlier weeks.
+#[component]
+fn ActivityChart(shown: Memo<Option<Tick>>) -> impl IntoView {
+    let activity = LocalResource::new(move || {
+        let t = shown.get();
+        async move {
+            match t {
+                Some(t) => Some(api::activity(t).await),
+                None => None,
+            }
+        }
+    });
+    let canvas: NodeRef<leptos::html::Canvas> = NodeRef::new();
+    let note: RwSignal<String> = RwSignal::new(String::new());
+    Effect::new(move |_| {
+        let Some(c) = canvas.get() else { return };
+        match activity.get().flatten() {
+            Some(Ok(a)) if !a.points.is_empty() => {
+                note.set(String::new());
+                if let Err(e) = charts::draw_activity(&c, &a) {
+                    note.set(e);
+                }
+            }
+            Some(Ok(_)) => note.set("no site activity recorded".into()),
+            Some(Err(e)) => note.set(e.to_string()),
+            None => {}
+        }
+    });
+    view! {
+        <div class="activity" title="Site activity today (blue) against the same day in earlier weeks (grey)">
+            <canvas node_ref=canvas class="activity-chart" data-test="activity-chart" aria-label="Site activity"></canvas>
+            <span class="activity-note">{move || note.get()}</span>
+        </div>
+    }
+}
+
+/// Open incidents and the tabs of marks, each with a bubble counting marks whose
+/// edges got worse.
+#[component]
+fn MarkTabs(analysis: Arc<AnalysisResponse>) -> impl IntoView {
+    let tick = analysis.tick;
+    let open_incidents = analysis
+        .snapshot
+        .marks
+        .iter()
+        .filter(|m| m.kind == MarkKind::Incident && m.is_active(tick))
+        .count();
+    let worse = analysis.snapshot.pruned.worsened;
+    let tabs = [
+        (MarkKind::KnownAnomaly, "Known anomalies", "known"),
+        (MarkKind::Incident, "Incidents", "incidents"),
+        (MarkKind::NewTrend, "New trends", "trends"),
+    ]
+    .into_iter()
+    .map(|(kind, label, id)| {
+        let n = worse.get(kind);
+        let active = analysis.snapshot.marks.iter().filter(|m| m.kind == kind && m.is_active(tick)).count();
+        view! {
+            <a class="tab" href=format!("#{id}") data-test=format!("tab-{id}") title=format!("{active} active at this tick; {n} got worse")>
+                {label}
+                {(n > 0).then(|| view! { <span class="bubble" data-test="bubble">{n}</span> })}
+            </a>
+        }
+    })
+    .collect_view();
+    view! {
+        <span class="incidents" data-test="open-incidents">
+            <strong>{open_incidents}</strong>{if open_incidents == 1 { " open incident" } else { " open incidents" }}
+        </span>
+        <nav class="tabs" aria-label="Marks">{tabs}</nav>
+    }
+}
+
+/// The tick shown, live or past, stepping and picking a time.
+#[component]
+fn TimeControls(analysis: Arc<AnalysisResponse>, s: Screen) -> impl IntoView {
+    let (tick, earliest, latest) = (analysis.tick, analysis.earliest_tick, analysis.latest_tick);
+    let live = s.tick.get_untracked().is_none();
+    let go = move |t: Tick| {
+        let t = t.clamp(earliest, latest);
+        s.tick.set(Some(t - t.rem_euclid(TICK_S)));
+    };
+    let newer = move || {
+        s.newest
+            .get()
+            .filter(|n| !live && *n > tick)
+            .map(|_| view! { <span class="newer">"newer ticks available"</span> })
+    };
+    view! {
+        <div class="time" role="group" aria-label="Time">
+            <button title="Previous tick" data-test="prev-tick" disabled={tick <= earliest} on:click=move |_| go(tick - TICK_S)>"◀"</button>
+            <input
+                type="datetime-local"
+                step="300"
+                aria-label="Tick (UTC)"
+                data-test="time-picker"
+                min=format::input_value(earliest)
+                max=format::input_value(latest)
+                prop:value=format::input_value(tick)
+                on:change=move |ev| if let Some(t) = format::parse_input(&event_target_value(&ev)) { go(t) }
+            />
+            <span class="utc">"UTC"</span>
+            <button title="Next tick" data-test="next-tick" disabled={tick >= latest} on:click=move |_| go(tick + TICK_S)>"▶"</button>
+            <span class="tick" data-test="tick">{format::time(tick)}</span>
+            {if live {
+                view! {
+                    <span class="live" class:off=move || !s.connected.get() data-test="live" title="Follows new ticks as the server analyses them">
+                        {move || if s.connected.get() { "● live" } else { "● live (reconnecting)" }}
+                    </span>
+                }
+                .into_any()
+            } else {
+                view! {
+                    <button class="go-live" data-test="go-live" on:click=move |_| s.tick.set(None)>"Go live"</button>
+                    <span class="past" data-test="past">"past"</span>
+                }
+                .into_any()
+            }}
+            {newer}
+        </div>
+    }
+}
+
+fn error_state(e: ApiError, s: Screen) -> impl IntoView {
     let details = match &e {
         ApiError::Server { details, .. } => details.clone(),
         _ => vec![],
+    };
+    let hint = match &e {
+        ApiError::Unreachable(_) => {
+            "Check that the server is running; this page retries when you ask."
+        }
+        ApiError::Server { status: 404, .. } => "Pick another time, or go back to live.",
+        _ => "",
     };
     view! {
         <div class="state error" role="alert" data-test="analysis-error">
             <p>{e.to_string()}</p>
             <ul>{details.into_iter().map(|d| view! { <li>{d}</li> }).collect_view()}</ul>
+            <p class="muted">{hint}</p>
+            <button data-test="retry" on:click=move |_| { s.tick.set(None); s.refresh.update(|n| *n += 1) }>"Try again (live)"</button>
         </div>
     }
 }
 
-fn main_view(a: AnalysisResponse, selected: RwSignal<Option<EdgeKey>>) -> impl IntoView {
-    let a = std::sync::Arc::new(a);
+fn main_view(a: Arc<AnalysisResponse>, s: Screen) -> impl IntoView {
+    let tick = a.tick;
+    let pruned = Arc::new(graph_model::pruned(&a));
+    let full = LocalResource::new(move || {
+        let want = s.full.get();
+        async move {
+            if want {
+                Some(api::full_graph(tick).await)
+            } else {
+                None
+            }
+        }
+    });
+    let a2 = a.clone();
+    let graph = move || {
+        if !s.full.get() {
+            if pruned.edges.is_empty() {
+                return ().into_any();
+            }
+            return view! { <GraphView graph=pruned.clone() selected=s.selected view_box=s.view_box/> }.into_any();
+        }
+        match full.get().flatten() {
+            None => view! { <div class="state loading" data-test="full-loading">"Loading the full graph…"</div> }.into_any(),
+            Some(Err(e)) => view! { <div class="state error" role="alert">{e.to_string()}</div> }.into_any(),
+            Some(Ok(g)) => {
+                let drawn = Arc::new(graph_model::full(&g, &a2));
+                let summary = format!("{} clusters, {} edges with data", drawn.nodes.len(), drawn.edges.len());
+                view! {
+                    <p class="muted" data-test="full-summary">{summary}</p>
+                    <GraphView graph=drawn selected=s.selected view_box=s.view_box/>
+                }
+                .into_any()
+            }
+        }
+    };
+    let empty_graph = a.snapshot.pruned.edges.is_empty();
+    let a3 = a.clone();
+    let detail = move || {
+        s.selected.get().map(|(src, dst)| {
+            view! { <EdgeDetail analysis=a3.clone() src=src dst=dst chart_metric=s.chart_metric selected=s.selected/> }
+        })
+    };
     view! {
         <main class="main">
-            <section class="left" data-test="edge-table" aria-label="Anomalous edges">
-                <EdgeTable analysis=a.clone() selected=selected/>
+            <section class="left" aria-label="Anomalous edges">
+                <div class="table-area" data-test="edge-table">
+                    <EdgeTable analysis=a.clone() selected=s.selected controls=s.controls/>
+                </div>
+                {detail}
             </section>
             <section class="right" aria-label="Root causes and graph">
                 <RootCauses analysis=a.clone()/>
-                <GraphView analysis=a selected=selected/>
+                <div class="graph-head">
+                    <h2>{move || if s.full.get() { "Full graph" } else { "Anomalous subgraph" }}</h2>
+                    <label class="toggle">
+                        <input
+                            type="checkbox"
+                            data-test="full-toggle"
+                            prop:checked=move || s.full.get()
+                            on:change=move |ev| {
+                                s.view_box.set(None);
+                                s.full.set(event_target_checked(&ev));
+                            }
+                        />
+                        " show the full graph"
+                    </label>
+                </div>
+                {move || (empty_graph && !s.full.get()).then(|| view! {
+                    <p class="empty" data-test="empty-graph">"Nothing anomalous to draw at this tick. Turn on the full graph to see every edge."</p>
+                })}
+                {graph}
             </section>
         </main>
     }

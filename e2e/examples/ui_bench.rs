@@ -1,0 +1,154 @@
+//! Main-screen timings in headless Chromium, for BENCHMARKS.md (`./dev ui-bench`).
+//!
+//! Serves the demo (six weeks by default, ending 2026-11-18 11:10 UTC) and opens the
+//! main screen at the messaging incident's tick:
+//! - navigation to interactive: from navigation start to the `epicenter:interactive`
+//!   performance mark (the graph drawn with its handlers attached), the first load
+//!   (the tick analysed on demand) and then warm loads;
+//! - selection: from a click on a table row until the row, the graph edge and the
+//!   edge detail show the new selection (all microtasks run), and until the next frame;
+//! - the full-graph toggle: from the click until every edge is in the DOM.
+//!
+//! Usage: `ui_bench [WEEKS] [LOADS]`. Needs `EPICENTER_BIN` (a release build is fair)
+//! and the built front end in `dist/`.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use epicenter_e2e::Harness;
+
+const END: &str = "1795000200";
+const TICK: i64 = 1_795_000_200 - 55 * 60;
+
+fn stats(label: &str, mut v: Vec<f64>) -> serde_json::Value {
+    v.sort_by(f64::total_cmp);
+    let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
+    let out = serde_json::json!({
+        "what": label, "n": v.len(), "median_ms": q(0.5), "p90_ms": q(0.9),
+        "min_ms": v[0], "max_ms": v[v.len() - 1],
+    });
+    eprintln!("{out}");
+    out
+}
+
+async fn interactive_ms(h: &Harness) -> Result<f64> {
+    for _ in 0..400 {
+        let v = h
+            .browser
+            .execute(
+                "const e = performance.getEntriesByName('epicenter:interactive');
+                 return e.length ? e[0].startTime : null;",
+                vec![],
+            )
+            .await?;
+        if let Some(ms) = v.as_f64() {
+            return Ok(ms);
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    anyhow::bail!("the page never became interactive")
+}
+
+/// Clicks each row and times until the selection shows everywhere.
+const SELECT: &str = r#"
+const done = arguments[arguments.length - 1];
+const macrotask = () => new Promise(r => { const c = new MessageChannel(); c.port1.onmessage = () => r(); c.port2.postMessage(0); });
+const frame = () => new Promise(r => requestAnimationFrame(() => r()));
+(async () => {
+  const applied = [], painted = [];
+  const rows = () => [...document.querySelectorAll('[data-test=edge-row]')];
+  const n = Math.min(rows().length, 25);
+  for (let round = 0; round < 2; round++) for (let i = 0; i < n; i++) {
+    const row = rows()[i];
+    const edge = row.dataset.edge;
+    const t0 = performance.now();
+    row.click();
+    for (let k = 0; k < 1000; k++) {
+      await macrotask();
+      const r = document.querySelector(`[data-test=edge-row][data-edge="${edge}"]`);
+      const g = document.querySelector(`[data-test=graph-edge][data-edge="${edge}"]`);
+      const title = document.querySelector('[data-test=edge-title]');
+      if (r && r.getAttribute('aria-selected') === 'true' && g && g.classList.contains('selected')
+          && title && title.textContent === edge.replace('>', ' → ')) break;
+    }
+    applied.push(performance.now() - t0);
+    await frame();
+    painted.push(performance.now() - t0);
+    await frame();
+  }
+  return { applied, painted };
+})().then(done, e => done({ error: String(e) }));
+"#;
+
+const FULL: &str = r#"
+const done = arguments[arguments.length - 1];
+const t0 = performance.now();
+document.querySelector('[data-test=full-toggle]').click();
+const check = () => {
+  if (document.querySelectorAll('[data-test=graph-edge]').length > 1000) {
+    requestAnimationFrame(() => done(performance.now() - t0));
+  } else setTimeout(check, 5);
+};
+check();
+"#;
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let weeks = args.get(1).map_or("6", String::as_str).to_string();
+    let loads: usize = args.get(2).map_or(Ok(10), |s| s.parse())?;
+    let h = Harness::start_with(
+        "ui-bench",
+        &["--demo", "--demo-weeks", &weeks, "--demo-end", END],
+    )
+    .await?;
+    let outcome = async {
+        let url = h.url(&format!("/?tick={TICK}"));
+        let mut report = Vec::new();
+        h.browser.goto(&url).await?;
+        let cold = interactive_ms(&h).await?;
+        eprintln!("first load (tick analysed on demand): {cold:.0} ms");
+        report
+            .push(serde_json::json!({"what": "navigation to interactive, first load", "ms": cold}));
+        let mut warm = Vec::new();
+        for _ in 0..loads {
+            h.browser.goto("about:blank").await?;
+            h.browser.goto(&url).await?;
+            warm.push(interactive_ms(&h).await?);
+        }
+        report.push(stats("navigation to interactive, warm", warm));
+        let sel = h
+            .browser
+            .execute_async(SELECT, vec![])
+            .await
+            .context("timing selections")?;
+        if let Some(e) = sel.get("error") {
+            anyhow::bail!("selection script failed: {e}");
+        }
+        let nums = |k: &str| -> Vec<f64> {
+            sel[k]
+                .as_array()
+                .map(|a| a.iter().filter_map(|x| x.as_f64()).collect())
+                .unwrap_or_default()
+        };
+        report.push(stats(
+            "selection applied (table, graph, detail)",
+            nums("applied"),
+        ));
+        report.push(stats("selection until the next frame", nums("painted")));
+        let full = h.browser.execute_async(FULL, vec![]).await?;
+        report.push(serde_json::json!({"what": "full-graph toggle until drawn", "ms": full}));
+        let edges = h
+            .browser
+            .execute(
+                "return document.querySelectorAll('[data-test=graph-edge]').length",
+                vec![],
+            )
+            .await?;
+        report.push(serde_json::json!({"what": "full graph edges in the DOM", "count": edges}));
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        anyhow::Ok(())
+    }
+    .await;
+    h.finish(outcome).await
+}
