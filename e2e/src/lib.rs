@@ -65,6 +65,8 @@ impl Drop for Reaped {
 pub struct Server {
     /// `http://127.0.0.1:PORT`
     pub base: String,
+    /// An API token with the `ingest` scope, when asked for.
+    pub ingest_token: Option<String>,
     _child: Option<Reaped>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -73,8 +75,15 @@ impl Server {
     /// Starts the binary with `extra` arguments after `serve`, and waits until it
     /// prints its URL.
     pub fn start(extra: &[&str]) -> Result<Server> {
+        Self::start_opts(extra, false)
+    }
+
+    /// [`Server::start`], first creating an `ingest` token in the new store when
+    /// `ingest_token` is set (with `epicenter token create`, as an operator would).
+    pub fn start_opts(extra: &[&str], ingest_token: bool) -> Result<Server> {
         if let Ok(base) = std::env::var("EPICENTER_BASE_URL") {
             return Ok(Server {
+                ingest_token: None,
                 base: base.trim_end_matches('/').to_string(),
                 _child: None,
                 _dir: None,
@@ -100,6 +109,30 @@ impl Server {
             bail!("front end not built at {}: run `./dev web`", dist.display());
         }
         let dir = tempfile::tempdir()?;
+        let token = if ingest_token {
+            let out = Command::new(&bin)
+                .args([
+                    "token",
+                    "create",
+                    "--name",
+                    "e2e-collector",
+                    "--scope",
+                    "ingest",
+                    "--data-dir",
+                ])
+                .arg(dir.path().join("data"))
+                .output()
+                .with_context(|| format!("running {} token create", bin.display()))?;
+            if !out.status.success() {
+                bail!(
+                    "token create failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            Some(String::from_utf8(out.stdout)?.trim().to_string())
+        } else {
+            None
+        };
         let mut child = Command::new(&bin)
             .arg("serve")
             .arg("--listen")
@@ -133,6 +166,7 @@ impl Server {
         std::thread::spawn(move || for _ in lines {});
         Ok(Server {
             base,
+            ingest_token: token,
             _child: Some(child),
             _dir: Some(dir),
         })
@@ -195,7 +229,13 @@ pub struct Harness {
 impl Harness {
     /// Starts a fresh server (with `serve` arguments `extra`) and browser for the test `name`.
     pub async fn start_with(name: &str, extra: &[&str]) -> Result<Harness> {
-        let server = Server::start(extra)?;
+        Self::start_opts(name, extra, false).await
+    }
+
+    /// [`Harness::start_with`], with an `ingest` token in the server's store when
+    /// `ingest_token` is set ([`Server::ingest_token`]).
+    pub async fn start_opts(name: &str, extra: &[&str], ingest_token: bool) -> Result<Harness> {
+        let server = Server::start_opts(extra, ingest_token)?;
         let driver = Driver::start().await?;
         let browser = new_session(&driver.url).await?;
         Ok(Harness {

@@ -237,3 +237,55 @@ async fn an_empty_store_says_so_plainly() -> anyhow::Result<()> {
     })
     .await
 }
+
+/// Live mode: a page open on an empty store shows the first analysed tick, and then
+/// each newer one, as the server pushes them (no reload, no visible polling).
+#[tokio::test]
+async fn live_mode_follows_new_ticks_pushed_by_the_server() -> anyhow::Result<()> {
+    let h = Harness::start_opts("live-mode", &[], true).await?;
+    let outcome = async {
+        let token = h.server.ingest_token.clone().expect("asked for a token");
+        h.browser.goto(&h.url("/")).await?;
+        h.wait_for_text("[data-test=analysis-error]", "no data yet").await?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs() as i64;
+        let t0 = now - 3600 - (now - 3600).rem_euclid(300);
+        let ingest = |ticks: std::ops::Range<i64>| {
+            let body: String = ticks
+                .map(|i| {
+                    format!(
+                        r#"{{"ts": {}, "src": "web-1", "dst": "db-1", "requests": 100, "errors": 0, "latency_ms_sum": 2000}}"#,
+                        t0 + i * 300
+                    ) + "\n"
+                })
+                .collect();
+            format!(
+                "return fetch('/api/v1/ingest/calls', {{method: 'POST', headers: {{'Authorization': 'Bearer {token}', 'Content-Type': 'application/x-ndjson'}}, body: {}}}).then(r => r.status)",
+                serde_json::to_string(&body).unwrap()
+            )
+        };
+        let status = h.browser.execute(&ingest(0..3), vec![]).await?;
+        assert_eq!(status, 200);
+        let first = h.wait_for("[data-test=tick]").await?;
+        h.wait_for("[data-test=live]").await?;
+        let label = first.text().await?;
+        let status = h.browser.execute(&ingest(3..4), vec![]).await?;
+        assert_eq!(status, 200);
+        // The newer tick replaces the shown one without a reload.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let now_label = h.wait_for("[data-test=tick]").await?.text().await?;
+            if now_label != label {
+                break;
+            }
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "still showing {label}");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let live = h.wait_for("[data-test=live]").await?.text().await?;
+        assert!(live.contains("live") && !live.contains("reconnecting"), "{live}");
+        anyhow::Ok(())
+    }
+    .await;
+    h.finish(outcome).await
+}

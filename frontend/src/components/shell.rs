@@ -97,12 +97,42 @@ impl Screen {
     }
 }
 
-/// Listens to `GET /api/v1/events`: in live mode a newly analysed tick at or after the
-/// one shown fetches the analysis again. The browser reconnects by itself.
-fn follow_events(s: Screen, shown: Memo<Option<Tick>>) {
+thread_local! {
+    /// The open event stream, if any.
+    static STREAM: std::cell::RefCell<Option<web_sys::EventSource>> = const { std::cell::RefCell::new(None) };
+}
+
+fn close_stream() {
+    STREAM.with(|st| {
+        if let Some(es) = st.borrow_mut().take() {
+            es.close();
+        }
+    });
+}
+
+/// Opens `GET /api/v1/events` with the given handlers (the browser reconnects by itself).
+fn open_stream(
+    on_tick: &js_sys::Function,
+    on_open: &js_sys::Function,
+    on_error: &js_sys::Function,
+) {
+    close_stream();
     let Ok(es) = web_sys::EventSource::new("/api/v1/events") else {
         return;
     };
+    if let Err(e) = es.add_event_listener_with_callback("tick", on_tick) {
+        web_sys::console::warn_1(&e);
+    }
+    es.set_onopen(Some(on_open));
+    es.set_onerror(Some(on_error));
+    STREAM.with(|st| *st.borrow_mut() = Some(es));
+}
+
+/// Follows `GET /api/v1/events`: in live mode a newly analysed tick at or after the one
+/// shown fetches the analysis again. The stream is closed while the tab is hidden (and
+/// when the page goes away), so background tabs do not hold one of the browser's few
+/// connections to the server; coming back reopens it and catches up.
+fn follow_events(s: Screen, shown: Memo<Option<Tick>>) {
     let on_tick =
         Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
             let Some(data) = e.data().as_string() else {
@@ -120,19 +150,46 @@ fn follow_events(s: Screen, shown: Memo<Option<Tick>>) {
         });
     let on_open = Closure::<dyn FnMut()>::new(move || s.connected.set(true));
     let on_error = Closure::<dyn FnMut()>::new(move || s.connected.set(false));
-    if es
-        .add_event_listener_with_callback("tick", on_tick.as_ref().unchecked_ref())
-        .is_err()
-    {
+    let handlers: (js_sys::Function, js_sys::Function, js_sys::Function) = (
+        on_tick.into_js_value().unchecked_into(),
+        on_open.into_js_value().unchecked_into(),
+        on_error.into_js_value().unchecked_into(),
+    );
+    let Some(document) = web_sys::window().and_then(|w| w.document()) else {
         return;
+    };
+    if !document.hidden() {
+        open_stream(&handlers.0, &handlers.1, &handlers.2);
     }
-    es.set_onopen(Some(on_open.as_ref().unchecked_ref()));
-    es.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-    // The stream lives as long as the page.
-    on_tick.forget();
-    on_open.forget();
-    on_error.forget();
-    std::mem::forget(es);
+    let doc = document.clone();
+    let on_visibility = Closure::<dyn FnMut()>::new(move || {
+        if doc.hidden() {
+            close_stream();
+            s.connected.set(false);
+        } else {
+            open_stream(&handlers.0, &handlers.1, &handlers.2);
+            if s.tick.get_untracked().is_none() {
+                s.refresh.update(|n| *n += 1);
+            }
+        }
+    });
+    let on_hide = Closure::<dyn FnMut()>::new(close_stream);
+    let listen = |target: &web_sys::EventTarget, name: &str, f: &js_sys::Function| {
+        if let Err(e) = target.add_event_listener_with_callback(name, f) {
+            web_sys::console::warn_1(&e);
+        }
+    };
+    listen(
+        &document,
+        "visibilitychange",
+        on_visibility.as_ref().unchecked_ref(),
+    );
+    if let Some(w) = web_sys::window() {
+        listen(&w, "pagehide", on_hide.as_ref().unchecked_ref());
+    }
+    // Both live as long as the page.
+    on_visibility.forget();
+    on_hide.forget();
 }
 
 /// The main screen.
