@@ -222,6 +222,11 @@ async fn the_full_graph_toggle_and_a_tick_without_anomalies() -> anyhow::Result<
         h.wait_for_text("[data-test=no-anomalies]", "No anomalies at this tick").await?;
         h.wait_for_text("[data-test=empty-graph]", "Nothing anomalous").await?;
         h.wait_for("[data-test=prev-tick][disabled]").await?;
+        // The mark tabs list what is active at the tick: nothing in the demo.
+        h.wait_for("[data-test=tab-known]").await?.click().await?;
+        h.wait_for_text("[data-test=no-marks-of-kind]", "No known anomaly active at this tick")
+            .await?;
+        assert!(h.wait_for("[data-test=open-incidents]").await?.text().await?.starts_with("0 open incidents"));
         Ok(())
     })
     .await

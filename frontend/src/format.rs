@@ -62,3 +62,28 @@ pub fn offset(seconds_before: i64) -> String {
         format!("{amount} after")
     }
 }
+
+/// The change of a metric against its expectation: percentage points for error rates
+/// (a ratio against almost nothing says little), otherwise [`deviation`].
+pub fn change(metric: Metric, value: f64, expected: f64, rel: Option<f64>) -> String {
+    match metric {
+        Metric::ErrorRate => format!("{:+.1} pp", (value - expected) * 100.0),
+        _ => deviation(rel),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_read_as_people_say_them() {
+        assert_eq!(change(Metric::ErrorRate, 0.0301, 0.0, None), "+3.0 pp");
+        assert_eq!(change(Metric::Latency, 52.3, 12.6, Some(3.15)), "x4.2");
+        assert_eq!(change(Metric::Requests, 80.0, 100.0, Some(-0.2)), "-20 %");
+        assert_eq!(deviation(None), "new");
+        assert_eq!(offset(21 * 60), "21 min before");
+        assert_eq!(offset(-125 * 60), "2 h 5 min after");
+        assert_eq!(clock(86_400 * 3 + 10 * 3600 + 15 * 60), "10:15");
+    }
+}

@@ -68,6 +68,17 @@ pub struct DrawGraph {
     pub full: bool,
 }
 
+/// How much wider to draw a layout so it is at least `aspect` times as wide as high:
+/// the full graph's few tiers hold a hundred nodes each, which would otherwise draw as
+/// a thin column.
+pub fn stretch(min: (f64, f64), max: (f64, f64), aspect: f64) -> f64 {
+    let (w, h) = (max.0 - min.0, max.1 - min.1);
+    if w <= 0.0 || h <= 0.0 {
+        return 1.0;
+    }
+    (aspect * h / w).max(1.0)
+}
+
 fn build(
     layout: &Layout,
     clusters: &[ClusterInfo],
@@ -75,6 +86,16 @@ fn build(
     edge_metrics: &HashMap<(ClusterId, ClusterId), (Vec<Metric>, String)>,
     full: bool,
 ) -> DrawGraph {
+    let kx = if full {
+        stretch(
+            (layout.min.x, layout.min.y),
+            (layout.max.x, layout.max.y),
+            1.8,
+        )
+    } else {
+        1.0
+    };
+    let sx = |x: f64| layout.min.x + (x - layout.min.x) * kx;
     let info: HashMap<ClusterId, &ClusterInfo> = clusters.iter().map(|c| (c.id, c)).collect();
     let name = |id: ClusterId| {
         info.get(&id)
@@ -97,13 +118,13 @@ fn build(
             let points = r
                 .points
                 .iter()
-                .map(|p| format!("{:.1},{:.1}", p.x, p.y))
+                .map(|p| format!("{:.1},{:.1}", sx(p.x), p.y))
                 .collect::<Vec<_>>()
                 .join(" ");
             let mid = r
                 .points
                 .get(r.points.len() / 2)
-                .map_or((0.0, 0.0), |p| (p.x, p.y));
+                .map_or((0.0, 0.0), |p| (sx(p.x), p.y));
             DrawEdge {
                 src: name(r.edge.src),
                 dst: name(r.edge.dst),
@@ -121,7 +142,7 @@ fn build(
         .map(|n| DrawNode {
             name: name(n.cluster),
             info: info.get(&n.cluster).map(|c| (*c).clone()),
-            x: n.x,
+            x: sx(n.x),
             y: n.y,
             rank: ranks.get(&n.cluster).copied(),
             anomalous: anomalous_nodes.contains(&n.cluster) || ranks.contains_key(&n.cluster),
@@ -130,7 +151,7 @@ fn build(
     DrawGraph {
         nodes,
         edges,
-        bounds: (layout.min.x, layout.min.y, layout.max.x, layout.max.y),
+        bounds: (layout.min.x, layout.min.y, sx(layout.max.x), layout.max.y),
         full,
     }
 }
@@ -160,7 +181,7 @@ pub fn pruned(a: &AnalysisResponse) -> DrawGraph {
                     format!(
                         "{} {} ({} vs {} expected)",
                         x.metric,
-                        crate::format::deviation(x.rel_deviation),
+                        crate::format::change(x.metric, x.value, x.expected, x.rel_deviation),
                         crate::format::value(x.metric, x.value),
                         crate::format::value(x.metric, x.expected)
                     )
@@ -242,6 +263,13 @@ mod tests {
         assert!(vb.0 + vb.2 >= 400.0 + 60.0 && vb.1 + vb.3 >= 160.0);
         let tall = fit((0.0, 0.0, 100.0, 1000.0), 1.0);
         assert!((tall.2 - tall.3).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_tall_layout_is_stretched_to_the_aspect_and_a_wide_one_left_alone() {
+        assert_eq!(stretch((0.0, 0.0), (100.0, 1000.0), 1.8), 18.0);
+        assert_eq!(stretch((0.0, 0.0), (1000.0, 100.0), 1.8), 1.0);
+        assert_eq!(stretch((0.0, 0.0), (0.0, 100.0), 1.8), 1.0);
     }
 
     #[test]

@@ -111,7 +111,7 @@ pub fn EdgeDetail(
                 <dl class="stats" data-test="edge-stats">
                     <dt>"Current"</dt><dd data-test="current">{format::value(a.metric, a.value)}</dd>
                     <dt>"Expected"</dt><dd>{format::value(a.metric, a.expected)}</dd>
-                    <dt>"Deviation"</dt><dd data-test="deviation">{format::deviation(a.rel_deviation)}</dd>
+                    <dt>"Deviation"</dt><dd data-test="deviation">{format::change(a.metric, a.value, a.expected, a.rel_deviation)}</dd>
                     {test}
                     <dt>"Severity"</dt><dd>{format!("{:.1}", a.severity)}</dd>
                     <dt>"Since"</dt><dd>{format::time(a.onset)}</dd>

@@ -158,7 +158,7 @@ pub fn EdgeTable(
                 let (value, deviation) = match r.worst {
                     Some((m, v, e, rel)) => (
                         format!("{} (exp. {})", format::value(m, v), format::value(m, e)),
-                        format::deviation(rel),
+                        format::change(m, v, e, rel),
                     ),
                     None => (String::new(), String::new()),
                 };

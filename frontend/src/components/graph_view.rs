@@ -52,6 +52,16 @@ pub fn GraphView(
         }
         crate::perf::mark_once("epicenter:interactive");
     });
+    // Graph units per screen pixel: labels, dots and badges keep their size on screen
+    // whatever the zoom (CSS reads it as --u).
+    let unit = Memo::new(move |_| {
+        let w = svg_ref
+            .get()
+            .map(|s| s.get_bounding_client_rect().width())
+            .filter(|w| *w > 0.0)
+            .unwrap_or(800.0);
+        view_box.get().map_or(1.0, |vb| vb.2 / w)
+    });
     let vb_attr = move || {
         let (x, y, w, h) = view_box.get().unwrap_or_else(|| fit(bounds, 2.0));
         format!("{x:.1} {y:.1} {w:.1} {h:.1}")
@@ -139,9 +149,12 @@ pub fn GraphView(
                 .map(|m| metric_class(*m))
                 .unwrap_or("m-context");
             let tag = e.tag();
+            let (mx, my) = e.mid;
             let label = (!tag.is_empty()).then(|| {
-                view! { <text class="edge-tag" x=e.mid.0 y={e.mid.1 - 4.0}>{tag}</text> }
+                view! { <text class="edge-tag" x=mx y=move || my - 4.0 * unit.get()>{tag}</text> }
             });
+            // Arrows on anomalous edges, and on every edge of the (small) pruned graph.
+            let marker = (!g.full || !e.metrics.is_empty()).then_some("url(#arrow)");
             let k2 = key.clone();
             let is_selected = move || selected.with(|s| s.as_ref() == Some(&k2));
             view! {
@@ -155,7 +168,7 @@ pub fn GraphView(
                     on:mouseleave=move |_| hover.set(None)
                 >
                     <polyline class="hit" points=e.points.clone()/>
-                    <polyline class="line" points=e.points.clone() marker-end="url(#arrow)"/>
+                    <polyline class="line" points=e.points.clone() marker-end=marker/>
                     {label}
                 </g>
             }
@@ -166,17 +179,19 @@ pub fn GraphView(
         .iter()
         .enumerate()
         .map(|(i, n)| {
+            let (x, y) = (n.x, n.y);
             let badge = n.rank.map(|r| {
                 view! {
                     <g class="badge" data-test="rank-badge">
-                        <circle cx={n.x - 8.0} cy={n.y - 10.0} r="9"/>
-                        <text x={n.x - 8.0} y={n.y - 6.5}>{r.to_string()}</text>
+                        <circle cx=move || x - 8.0 * unit.get() cy=move || y - 10.0 * unit.get() r=move || 9.0 * unit.get()/>
+                        <text x=move || x - 8.0 * unit.get() y=move || y - 6.5 * unit.get()>{r.to_string()}</text>
                     </g>
                 }
             });
             let label = (!g.full || n.anomalous).then(|| {
-                view! { <text class="node-label" x={n.x + 10.0} y={n.y + 4.0}>{n.name.clone()}</text> }
+                view! { <text class="node-label" x=move || x + 9.0 * unit.get() y=move || y + 4.0 * unit.get()>{n.name.clone()}</text> }
             });
+            let anomalous = n.anomalous;
             let name = n.name.clone();
             let touches = move || {
                 selected.with(|s| s.as_ref().is_some_and(|(a, b)| *a == name || *b == name))
@@ -190,7 +205,7 @@ pub fn GraphView(
                     on:mouseenter=move |_| hover.set(Some(Hover::Node(i)))
                     on:mouseleave=move |_| hover.set(None)
                 >
-                    <circle cx=n.x cy=n.y r={if n.anomalous { "6" } else { "4" }}/>
+                    <circle cx=x cy=y r=move || (if anomalous { 5.0 } else { 3.0 }) * unit.get()/>
                     {label}
                     {badge}
                 </g>
@@ -250,6 +265,7 @@ pub fn GraphView(
             <svg
                 node_ref=svg_ref
                 viewBox=vb_attr
+                style=move || format!("--u:{:.4}", unit.get())
                 preserveAspectRatio="xMidYMid meet"
                 role="img"
                 tabindex="0"

@@ -320,7 +320,7 @@ fn ActivityChart(shown: Memo<Option<Tick>>) -> impl IntoView {
 }
 
 /// Open incidents and the tabs of marks, each with a bubble counting marks whose
-/// edges got worse.
+/// edges got worse; a tab opens the list of its marks active at the tick.
 #[component]
 fn MarkTabs(analysis: Arc<AnalysisResponse>) -> impl IntoView {
     let tick = analysis.tick;
@@ -331,6 +331,7 @@ fn MarkTabs(analysis: Arc<AnalysisResponse>) -> impl IntoView {
         .filter(|m| m.kind == MarkKind::Incident && m.is_active(tick))
         .count();
     let worse = analysis.snapshot.pruned.worsened;
+    let open: RwSignal<Option<MarkKind>> = RwSignal::new(None);
     let tabs = [
         (MarkKind::KnownAnomaly, "Known anomalies", "known"),
         (MarkKind::Incident, "Incidents", "incidents"),
@@ -339,20 +340,85 @@ fn MarkTabs(analysis: Arc<AnalysisResponse>) -> impl IntoView {
     .into_iter()
     .map(|(kind, label, id)| {
         let n = worse.get(kind);
-        let active = analysis.snapshot.marks.iter().filter(|m| m.kind == kind && m.is_active(tick)).count();
+        let active = analysis
+            .snapshot
+            .marks
+            .iter()
+            .filter(|m| m.kind == kind && m.is_active(tick))
+            .count();
         view! {
-            <a class="tab" href=format!("#{id}") data-test=format!("tab-{id}") title=format!("{active} active at this tick; {n} got worse")>
+            <button
+                class="tab"
+                class:open=move || open.get() == Some(kind)
+                aria-expanded=move || if open.get() == Some(kind) { "true" } else { "false" }
+                data-test=format!("tab-{id}")
+                title=format!("{active} active at this tick; {n} got worse")
+                on:click=move |_| open.update(|o| *o = if *o == Some(kind) { None } else { Some(kind) })
+            >
                 {label}
                 {(n > 0).then(|| view! { <span class="bubble" data-test="bubble">{n}</span> })}
-            </a>
+            </button>
         }
     })
     .collect_view();
+    let names = crate::view_model::names(&analysis);
+    let name = move |id: graph_core::model::ClusterId| {
+        names
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| format!("#{}", id.0))
+    };
+    let a = analysis.clone();
+    let panel = move || {
+        let kind = open.get()?;
+        let hidden = a
+            .snapshot
+            .pruned
+            .hidden
+            .iter()
+            .filter(|h| h.kind == kind)
+            .count();
+        let marks: Vec<_> = a
+            .snapshot
+            .marks
+            .iter()
+            .filter(|m| m.kind == kind && m.is_active(tick))
+            .cloned()
+            .collect();
+        let items = if marks.is_empty() {
+            view! { <p class="muted" data-test="no-marks-of-kind">{format!("No {} active at this tick.", kind.label())}</p> }.into_any()
+        } else {
+            marks
+                .into_iter()
+                .map(|m| {
+                    let target = match &m.target {
+                        graph_core::prune::MarkTarget::Edge { edge } => format!("{} → {}", name(edge.src), name(edge.dst)),
+                        graph_core::prune::MarkTarget::Graph { edges } => format!("a graph of {} edges", edges.len()),
+                    };
+                    let until = m.until.map(|u| format!(", until {}", format::time(u))).unwrap_or_default();
+                    view! {
+                        <li>
+                            <strong>{target}</strong>
+                            <span class="muted">{format!(" · {} by {}{until}: ", format::time(m.created), m.author)}</span>
+                            {m.description}
+                        </li>
+                    }
+                })
+                .collect_view()
+                .into_any()
+        };
+        Some(view! {
+            <div class="mark-panel" role="dialog" aria-label=kind.label() data-test="mark-panel">
+                <p class="muted">{format!("{hidden} anomalous edges hidden by these marks at this tick; edges that got worse are shown in the table.")}</p>
+                <ul>{items}</ul>
+            </div>
+        })
+    };
     view! {
         <span class="incidents" data-test="open-incidents">
             <strong>{open_incidents}</strong>{if open_incidents == 1 { " open incident" } else { " open incidents" }}
         </span>
-        <nav class="tabs" aria-label="Marks">{tabs}</nav>
+        <nav class="tabs" aria-label="Marks">{tabs}{panel}</nav>
     }
 }
 
