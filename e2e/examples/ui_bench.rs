@@ -15,7 +15,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use epicenter_e2e::Harness;
+use epicenter_e2e::{Harness, save_screenshot, wait_for};
 
 const END: &str = "1795000200";
 const TICK: i64 = 1_795_000_200 - 55 * 60;
@@ -147,6 +147,24 @@ async fn main() -> Result<()> {
             .await?;
         report.push(serde_json::json!({"what": "full graph edges in the DOM", "count": edges}));
         println!("{}", serde_json::to_string_pretty(&report)?);
+
+        // Screenshots for the docs, on the six-week demo (full baselines in the chart).
+        h.browser.set_window_size(1600, 1050).await?;
+        h.browser.goto(&url).await?;
+        interactive_ms(&h).await?;
+        wait_for(&h.browser, "[data-test=activity-chart]").await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        save_screenshot(&h.browser, "docs-main-screen").await?;
+        let edge = "edge=messaging-proxy%3Emessaging-conversation-cdb&chart=latency";
+        h.browser.goto(&format!("{url}&{edge}")).await?;
+        wait_for(&h.browser, "[data-test=server-pairs]").await?;
+        wait_for(&h.browser, "[data-test=edge-change]").await?;
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        save_screenshot(&h.browser, "docs-edge-detail").await?;
+        h.browser.goto(&format!("{url}&full=1")).await?;
+        wait_for(&h.browser, "[data-test=full-summary]").await?;
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        save_screenshot(&h.browser, "docs-full-graph").await?;
         anyhow::Ok(())
     }
     .await;

@@ -54,23 +54,48 @@ pub fn EdgeDetail(
     });
     let metric = Memo::new(move |_| chart_metric.get().unwrap_or(default_metric));
 
+    // The panel and the selection paint first; the data is fetched from the next
+    // frame on, so moving through the table stays instant.
+    let started = RwSignal::new(false);
+    request_animation_frame(move || started.set(true));
     let (s1, d1) = (src.clone(), dst.clone());
     let series = LocalResource::new(move || {
-        let (s, d) = (s1.clone(), d1.clone());
-        async move { api::edge_series(&s, &d, tick).await.map(Arc::new) }
+        let (go, s, d) = (started.get(), s1.clone(), d1.clone());
+        async move {
+            if go {
+                Some(api::edge_series(&s, &d, tick).await.map(Arc::new))
+            } else {
+                None
+            }
+        }
     });
     let (s2, d2) = (src.clone(), dst.clone());
     let servers = LocalResource::new(move || {
-        let (s, d) = (s2.clone(), d2.clone());
-        async move { api::edge_servers(&s, &d, tick, 8).await }
+        let (go, s, d) = (started.get(), s2.clone(), d2.clone());
+        async move {
+            if go {
+                Some(api::edge_servers(&s, &d, tick, 8).await)
+            } else {
+                None
+            }
+        }
     });
-    let changes = LocalResource::new(move || api::changes(tick - CHANGES_BEFORE_S, tick + 3600));
+    let changes = LocalResource::new(move || {
+        let go = started.get();
+        async move {
+            if go {
+                Some(api::changes(tick - CHANGES_BEFORE_S, tick + 3600).await)
+            } else {
+                None
+            }
+        }
+    });
 
     let canvas: NodeRef<leptos::html::Canvas> = NodeRef::new();
     let chart_error: RwSignal<Option<String>> = RwSignal::new(None);
     Effect::new(move |_| {
         let m = metric.get();
-        if let (Some(Ok(s)), Some(c)) = (series.get(), canvas.get()) {
+        if let (Some(Ok(s)), Some(c)) = (series.get().flatten(), canvas.get()) {
             chart_error.set(charts::draw_edge(&c, &s, m, tick).err());
         }
     });
@@ -128,7 +153,7 @@ pub fn EdgeDetail(
     let onset = found.iter().map(|a| a.onset).min();
     let (s3, d3) = (src.clone(), dst.clone());
     let change_list = move || {
-        let list = match changes.get() {
+        let list = match changes.get().flatten() {
             None => return view! { <p class="muted">"Loading changes…"</p> }.into_any(),
             Some(Err(e)) => {
                 return view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any();
@@ -181,7 +206,7 @@ pub fn EdgeDetail(
         .into_any(),
     };
 
-    let servers_view = move || match servers.get() {
+    let servers_view = move || match servers.get().flatten() {
         None => view! { <p class="muted">"Loading server pairs…"</p> }.into_any(),
         Some(Err(e)) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
         Some(Ok(p)) if p.pairs.is_empty() => {
@@ -213,7 +238,7 @@ pub fn EdgeDetail(
         }
     };
 
-    let series_state = move || match series.get() {
+    let series_state = move || match series.get().flatten() {
         None => Some(
             view! { <p class="muted" data-test="chart-loading">"Loading the chart…"</p> }
                 .into_any(),
