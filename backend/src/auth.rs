@@ -1,15 +1,33 @@
-//! API tokens with scopes. A token is shown once when created; the store keeps only its
-//! SHA-256 digest. Requests present it as `Authorization: Bearer <token>`.
+//! Who is calling, and what they may do.
+//!
+//! - **API tokens** with scopes, for ingestion and automation: shown once when created,
+//!   stored only as a SHA-256 digest, presented as `Authorization: Bearer <token>`.
+//! - **Accounts** for people, with argon2id password hashes, and **browser sessions**:
+//!   an HttpOnly, SameSite=Strict cookie whose id is stored only as a digest; writes made
+//!   with the cookie must echo the session's CSRF token in `X-CSRF-Token`.
+//! - A **trusted reverse proxy** may name the user in a configured header; it is believed
+//!   only from the configured proxy addresses.
+//!
+//! [`layer`] identifies every API request once and leaves a [`Caller`] for handlers,
+//! which ask it for the scope they need.
 
 use std::fmt;
 
-use axum::http::HeaderMap;
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::config::Secret;
+use crate::AppState;
+use crate::config::{AuthConfig, Secret};
 use crate::error::AppError;
-use crate::store::Store;
+use crate::store::{SessionRecord, Store, UserRecord};
 
 /// What a token may do.
 #[derive(
@@ -66,12 +84,358 @@ pub fn digest(token: &str) -> String {
 
 /// A new random token: `epi_` and 64 hex digits (256 bits from the OS).
 pub fn generate() -> Result<Secret, getrandom::Error> {
-    let mut bytes = [0u8; 32];
+    Ok(Secret::new(format!("epi_{}", random_hex(32)?)))
+}
+
+/// `n` random bytes from the OS, as hex.
+pub fn random_hex(n: usize) -> Result<String, getrandom::Error> {
+    let mut bytes = vec![0u8; n];
     getrandom::fill(&mut bytes)?;
-    Ok(Secret::new(format!(
-        "epi_{}",
-        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    )))
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The argon2id hash (PHC string, default parameters: 19 MiB, 2 passes) of `password`.
+pub fn hash_password(password: &str) -> anyhow::Result<String> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
+    Ok(argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))?
+        .to_string())
+}
+
+/// True when `password` matches the stored argon2id `hash`.
+pub fn verify_password(hash: &str, password: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    PasswordHash::new(hash).is_ok_and(|h| {
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "epicenter_session";
+/// The header cookie-authenticated writes carry the CSRF token in.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// How the caller proved who they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Via {
+    /// An API token.
+    Token,
+    /// A browser session.
+    Session {
+        /// Digest of the session id.
+        digest: String,
+        /// The session's CSRF token.
+        csrf: String,
+        /// When it ends, Unix seconds.
+        expires: i64,
+    },
+    /// The trusted reverse proxy's header.
+    Proxy,
+}
+
+/// An identified caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// Token name or account name.
+    pub name: String,
+    /// Name shown to others.
+    pub display_name: String,
+    /// What it may do.
+    pub scopes: Vec<Scope>,
+    /// How.
+    pub via: Via,
+}
+
+/// The caller of a request, as [`layer`] identified it (`None`: anonymous).
+#[derive(Debug, Clone, Default)]
+pub struct Caller(pub Option<Principal>);
+
+impl Caller {
+    /// The principal, when it holds `scope`: `401` when anonymous, `403` without the
+    /// scope.
+    pub fn require(&self, scope: Scope) -> Result<Principal, AppError> {
+        let Some(p) = &self.0 else {
+            return Err(AppError::Unauthorized(
+                "this endpoint needs credentials: sign in, or send `Authorization: Bearer <token>`"
+                    .into(),
+            ));
+        };
+        if !p.scopes.contains(&scope) {
+            let who = match p.via {
+                Via::Token => format!("the token {:?}", p.name),
+                _ => format!("the user {:?}", p.name),
+            };
+            return Err(AppError::Forbidden(format!(
+                "{who} lacks the {scope} scope"
+            )));
+        }
+        Ok(p.clone())
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .unwrap_or_default())
+    }
+}
+
+/// The client's address, when the server was started with connection info.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Peer(pub Option<IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Peer(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// True when both strings are equal, in time independent of where they differ.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// Whether `peer` is one of the trusted proxies.
+pub fn trusted(config: &AuthConfig, peer: Option<IpAddr>) -> bool {
+    peer.is_some_and(|p| config.trusted_proxies.contains(&p))
+}
+
+/// Identifies the caller from the bearer token, the session cookie, or the trusted
+/// proxy's header, in that order. A bad token is an error; an unknown or expired
+/// session is anonymous.
+pub fn identify(
+    store: &dyn Store,
+    config: &AuthConfig,
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+    now: i64,
+) -> Result<Option<Principal>, AppError> {
+    if headers.contains_key(axum::http::header::AUTHORIZATION) {
+        let info = token_info(store, headers)?;
+        return Ok(Some(Principal {
+            display_name: info.name.clone(),
+            name: info.name,
+            scopes: info.scopes,
+            via: Via::Token,
+        }));
+    }
+    if let Some(id) = cookie(headers, SESSION_COOKIE) {
+        let d = digest(id);
+        if let Some(session) = store.session(&d)?
+            && session.expires > now
+            && let Some(user) = store.user(&session.user)?
+        {
+            return Ok(Some(Principal {
+                name: user.name,
+                display_name: user.display_name,
+                scopes: user.scopes,
+                via: Via::Session {
+                    digest: d,
+                    csrf: session.csrf,
+                    expires: session.expires,
+                },
+            }));
+        }
+    }
+    if let Some(header) = &config.proxy_header
+        && trusted(config, peer)
+        && let Some(name) = headers
+            .get(header.as_str())
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+    {
+        let user = store.user(name)?;
+        return Ok(Some(Principal {
+            name: name.to_string(),
+            display_name: user
+                .as_ref()
+                .map_or_else(|| name.to_string(), |u| u.display_name.clone()),
+            scopes: user.map_or_else(|| config.proxy_scopes.clone(), |u| u.scopes),
+            via: Via::Proxy,
+        }));
+    }
+    Ok(None)
+}
+
+/// Middleware on the API: identifies the caller once ([`identify`]), refuses
+/// cookie-authenticated requests that change something without the session's CSRF
+/// token, and leaves a [`Caller`] in the request for handlers.
+pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let needs_lookup = req
+        .headers()
+        .contains_key(axum::http::header::AUTHORIZATION)
+        || cookie(req.headers(), SESSION_COOKIE).is_some()
+        || state.auth.proxy_header.is_some();
+    let caller = if needs_lookup {
+        let store = state.store.clone();
+        let config = state.auth.clone();
+        let headers = req.headers().clone();
+        let now = crate::analysis::unix_now();
+        match crate::handlers::blocking(move || {
+            identify(store.as_ref(), &config, &headers, peer, now)
+        })
+        .await
+        {
+            Ok(p) => p,
+            Err(e) => return e.into_response(),
+        }
+    } else {
+        None
+    };
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe
+        && let Some(Principal {
+            via: Via::Session { csrf, .. },
+            ..
+        }) = &caller
+    {
+        let sent = req
+            .headers()
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !same(sent, csrf) {
+            return AppError::Forbidden(format!(
+                "a write from the browser must carry the session's CSRF token in the {CSRF_HEADER} header (from GET /api/v1/session)"
+            ))
+            .into_response();
+        }
+    }
+    req.extensions_mut().insert(Caller(caller));
+    next.run(req).await
+}
+
+/// Failed logins per client address and per account within a window.
+#[derive(Debug, Default)]
+pub struct LoginLimiter {
+    failures: Mutex<HashMap<String, VecDeque<i64>>>,
+}
+
+impl LoginLimiter {
+    /// `Err(seconds to wait)` when any of `keys` had `limit` failures in the last
+    /// `window_s` seconds.
+    pub fn check(&self, keys: &[String], now: i64, limit: u32, window_s: i64) -> Result<(), i64> {
+        let mut f = self.failures.lock().expect("limiter lock");
+        let mut wait = 0;
+        for k in keys {
+            if let Some(q) = f.get_mut(k) {
+                while q.front().is_some_and(|t| *t <= now - window_s) {
+                    q.pop_front();
+                }
+                if q.len() >= limit as usize {
+                    wait = wait.max(q.front().map_or(1, |t| t + window_s - now));
+                }
+            }
+        }
+        f.retain(|_, q| !q.is_empty());
+        if wait > 0 { Err(wait) } else { Ok(()) }
+    }
+
+    /// Records a failed attempt under each of `keys`.
+    pub fn failed(&self, keys: &[String], now: i64) {
+        let mut f = self.failures.lock().expect("limiter lock");
+        for k in keys {
+            f.entry(k.clone()).or_default().push_back(now);
+        }
+    }
+}
+
+/// Creates the account `name`, or replaces its password, display name and scopes.
+pub fn put_user(
+    store: &dyn Store,
+    name: &str,
+    display_name: &str,
+    password: &str,
+    scopes: Vec<Scope>,
+    now: i64,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !name.trim().is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c)),
+        "a user name is letters, digits and . _ - @ only"
+    );
+    anyhow::ensure!(
+        password.chars().count() >= 8,
+        "a password needs at least 8 characters"
+    );
+    store.put_user(&UserRecord {
+        name: name.to_string(),
+        display_name: if display_name.trim().is_empty() {
+            name.to_string()
+        } else {
+            display_name.trim().to_string()
+        },
+        password_hash: hash_password(password)?,
+        scopes,
+        created: now,
+    })?;
+    Ok(())
+}
+
+/// Starts a session for `user`: the cookie value (shown only to the browser) and the
+/// stored record.
+pub fn start_session(
+    store: &dyn Store,
+    user: &str,
+    ttl_s: i64,
+    now: i64,
+) -> anyhow::Result<(Secret, SessionRecord)> {
+    let id = random_hex(32).map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
+    let record = SessionRecord {
+        user: user.to_string(),
+        created: now,
+        expires: now + ttl_s,
+        csrf: random_hex(24).map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?,
+    };
+    store.put_session(&digest(&id), &record)?;
+    Ok((Secret::new(id), record))
 }
 
 /// Checks the bearer token in `headers` against the store and that it carries `scope`.
@@ -81,6 +445,18 @@ pub fn require(
     headers: &HeaderMap,
     scope: Scope,
 ) -> Result<TokenInfo, AppError> {
+    let info = token_info(store, headers)?;
+    if !info.scopes.contains(&scope) {
+        return Err(AppError::Forbidden(format!(
+            "the token {:?} lacks the {scope} scope",
+            info.name
+        )));
+    }
+    Ok(info)
+}
+
+/// The stored facts of the bearer token in `headers`: `401` when missing or unknown.
+pub fn token_info(store: &dyn Store, headers: &HeaderMap) -> Result<TokenInfo, AppError> {
     let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
         return Err(AppError::Unauthorized(
             "this endpoint needs an API token: send `Authorization: Bearer <token>`".into(),
@@ -95,21 +471,56 @@ pub fn require(
         .ok_or_else(|| {
             AppError::Unauthorized("the Authorization header must be `Bearer <token>`".into())
         })?;
-    let info = store
+    store
         .token(&digest(token))?
-        .ok_or_else(|| AppError::Unauthorized("the API token is not valid".into()))?;
-    if !info.scopes.contains(&scope) {
-        return Err(AppError::Forbidden(format!(
-            "the token {:?} lacks the {scope} scope",
-            info.name
-        )));
-    }
-    Ok(info)
+        .ok_or_else(|| AppError::Unauthorized("the API token is not valid".into()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_are_argon2id_hashes_that_verify_only_the_password() {
+        let h = hash_password("correct horse").unwrap();
+        assert!(h.starts_with("$argon2id$v=19$"), "{h}");
+        assert!(!h.contains("correct horse"));
+        assert!(verify_password(&h, "correct horse"));
+        assert!(!verify_password(&h, "correct hors"));
+        assert!(!verify_password("not a hash", "correct horse"));
+        assert_ne!(hash_password("correct horse").unwrap(), h, "salted");
+    }
+
+    #[test]
+    fn the_limiter_counts_failures_per_key_within_the_window() {
+        let l = LoginLimiter::default();
+        let keys = vec!["ip:1".to_string(), "user:a".to_string()];
+        for t in 0..3 {
+            assert!(l.check(&keys, t, 3, 60).is_ok());
+            l.failed(&keys, t);
+        }
+        assert_eq!(l.check(&keys, 10, 3, 60), Err(50));
+        assert_eq!(l.check(&["user:a".to_string()], 10, 3, 60), Err(50));
+        assert!(
+            l.check(&["user:b".to_string(), "ip:2".to_string()], 10, 3, 60)
+                .is_ok()
+        );
+        assert!(
+            l.check(&keys, 61, 3, 60).is_ok(),
+            "the oldest failure left the window"
+        );
+    }
+
+    #[test]
+    fn cookies_are_found_among_others_and_compared_in_constant_time() {
+        let mut h = HeaderMap::new();
+        h.append("cookie", "a=1; epicenter_session=abc".parse().unwrap());
+        h.append("cookie", "b=2".parse().unwrap());
+        assert_eq!(cookie(&h, SESSION_COOKIE), Some("abc"));
+        assert_eq!(cookie(&h, "b"), Some("2"));
+        assert_eq!(cookie(&h, "c"), None);
+        assert!(same("abc", "abc") && !same("abc", "abd") && !same("abc", "ab"));
+    }
 
     #[test]
     fn tokens_are_random_and_stored_only_as_digests() {

@@ -27,6 +27,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// Monitoring of the data sources.
     pub sources: SourcesConfig,
+    /// `[auth]`
+    pub auth: AuthConfig,
 }
 
 /// `[detection]`
@@ -94,6 +96,44 @@ impl Default for SourcesConfig {
         SourcesConfig {
             stale_after_s: 600,
             retire_after_s: 7 * 86_400,
+        }
+    }
+}
+
+/// `[auth]`: browser sessions, login throttling and a trusted reverse proxy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// How long a browser session lasts after login, seconds.
+    pub session_ttl_s: i64,
+    /// Mark the session cookie `Secure` (set when Epicenter is reached over HTTPS). It is
+    /// also set when a trusted proxy says `X-Forwarded-Proto: https`.
+    pub secure_cookies: bool,
+    /// Failed logins allowed per client address and per account within
+    /// `login_window_s`; more get `429`.
+    pub login_failures: u32,
+    /// The window for `login_failures`, seconds.
+    pub login_window_s: i64,
+    /// A header carrying the user name set by a reverse proxy that authenticated the
+    /// user (e.g. `X-Remote-User`). Honoured only from `trusted_proxies`.
+    pub proxy_header: Option<String>,
+    /// Addresses of reverse proxies whose `proxy_header` and `X-Forwarded-Proto` are
+    /// believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Scopes of a user logged in by the proxy header who has no account here.
+    pub proxy_scopes: Vec<crate::auth::Scope>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            session_ttl_s: 12 * 3600,
+            secure_cookies: false,
+            login_failures: 5,
+            login_window_s: 300,
+            proxy_header: None,
+            trusted_proxies: Vec::new(),
+            proxy_scopes: vec![crate::auth::Scope::Read, crate::auth::Scope::Write],
         }
     }
 }
@@ -251,6 +291,21 @@ impl Config {
         if self.detection.grace_s < 0 || self.detection.backfill_hours < 0 {
             return Err(
                 "detection.grace_s and detection.backfill_hours must not be negative".into(),
+            );
+        }
+        if self.auth.session_ttl_s < 60
+            || self.auth.login_window_s < 1
+            || self.auth.login_failures < 1
+        {
+            return Err(
+                "auth.session_ttl_s must be at least 60, auth.login_window_s and auth.login_failures at least 1"
+                    .into(),
+            );
+        }
+        if self.auth.proxy_header.is_some() && self.auth.trusted_proxies.is_empty() {
+            return Err(
+                "auth.proxy_header needs auth.trusted_proxies: the addresses it is believed from"
+                    .into(),
             );
         }
         if self.sources.stale_after_s < 1

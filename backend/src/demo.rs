@@ -255,6 +255,38 @@ fn write_pairs(
     Ok(())
 }
 
+/// Accounts `serve --demo` creates (name, display name, password): known passwords, so
+/// anyone trying the demo can sign in. Never used outside demo mode.
+pub const DEMO_USERS: [(&str, &str, &str); 2] = [
+    ("alice", "Alice Martin", "alice-on-call"),
+    ("bob", "Bob Chen", "bob-on-call"),
+];
+
+/// Creates the [`DEMO_USERS`] that do not exist yet; returns `name / password, ...` to
+/// print.
+pub fn ensure_demo_users(store: &dyn Store) -> anyhow::Result<String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as i64;
+    for (name, display, password) in DEMO_USERS {
+        if store.user(name)?.is_none() {
+            crate::auth::put_user(
+                store,
+                name,
+                display,
+                password,
+                vec![crate::auth::Scope::Read, crate::auth::Scope::Write],
+                now,
+            )?;
+        }
+    }
+    Ok(DEMO_USERS
+        .iter()
+        .map(|(n, _, p)| format!("{n} / {p}"))
+        .collect::<Vec<_>>()
+        .join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

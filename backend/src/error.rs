@@ -33,6 +33,14 @@ pub enum AppError {
     /// Nothing there.
     #[error("{0}")]
     NotFound(String),
+    /// Too many attempts; try again after the given seconds.
+    #[error("{message}")]
+    TooManyRequests {
+        /// One sentence.
+        message: String,
+        /// Seconds until the next attempt is accepted.
+        retry_after_s: i64,
+    },
     /// Anything else: logged, never shown.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -94,6 +102,24 @@ impl IntoResponse for AppError {
                     details: vec![],
                 },
             ),
+            AppError::TooManyRequests {
+                message,
+                retry_after_s,
+            } => {
+                let body = ErrorBody {
+                    error: message,
+                    details: vec![],
+                };
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(
+                        axum::http::header::RETRY_AFTER,
+                        retry_after_s.max(1).to_string(),
+                    )],
+                    Json(body),
+                )
+                    .into_response();
+            }
             AppError::Internal(err) => {
                 tracing::error!(error = %format!("{err:#}"), "internal error");
                 (

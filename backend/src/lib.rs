@@ -67,6 +67,10 @@ pub struct AppState {
     pub sources: config::SourcesConfig,
     /// The topology file, for reloads.
     pub topology_path: Option<PathBuf>,
+    /// Sessions, login throttling, the trusted proxy.
+    pub auth: config::AuthConfig,
+    /// Failed logins, for throttling.
+    pub logins: Arc<auth::LoginLimiter>,
 }
 
 impl AppState {
@@ -111,6 +115,8 @@ impl AppState {
             detector,
             sources: config.sources.clone(),
             topology_path: config.ingest.topology.clone(),
+            auth: config.auth.clone(),
+            logins: Arc::default(),
         })
     }
 }
@@ -146,6 +152,12 @@ pub fn app(state: AppState) -> Router {
         .route("/topology/reload", post(handlers::admin::reload_topology))
         .route("/sources", get(handlers::query::sources))
         .route(
+            "/session",
+            get(handlers::session::current)
+                .post(handlers::session::login)
+                .delete(handlers::session::logout),
+        )
+        .route(
             "/ingest/calls",
             post(handlers::ingest::calls).layer(body_limit),
         )
@@ -153,7 +165,11 @@ pub fn app(state: AppState) -> Router {
             "/ingest/activity",
             post(handlers::ingest::activity).layer(body_limit),
         )
-        .fallback(handlers::not_found);
+        .fallback(handlers::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::layer,
+        ));
     Router::new()
         .nest("/api/v1", api)
         .route("/api", get(handlers::not_found))

@@ -29,6 +29,9 @@ enum Command {
     /// Manage API tokens (for ingestion and automation).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage accounts (people who sign in to the browser client).
+    #[command(subcommand)]
+    User(UserCommand),
     /// Load the demo portal into a store (what `serve --demo` runs in a child process,
     /// so the memory used to generate it goes back to the system).
     #[command(hide = true)]
@@ -74,6 +77,42 @@ enum TokenCommand {
         /// What it may do (repeat for several).
         #[arg(long = "scope", value_enum, required = true)]
         scopes: Vec<epicenter_backend::auth::Scope>,
+        /// TOML configuration file (for the store's location).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Folder of the embedded store (overrides `store.data_dir`).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create an account, or reset its password, display name and scopes. The password
+    /// is read from standard input with `--password-stdin`; otherwise a random one is
+    /// generated and printed once.
+    Create {
+        /// Login name: letters, digits and . _ - @.
+        #[arg(long)]
+        name: String,
+        /// Name shown to others (default: the login name).
+        #[arg(long, default_value = "")]
+        display_name: String,
+        /// What the user may do (repeat for several).
+        #[arg(long = "scope", value_enum, default_values_t = [epicenter_backend::auth::Scope::Read, epicenter_backend::auth::Scope::Write])]
+        scopes: Vec<epicenter_backend::auth::Scope>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// TOML configuration file (for the store's location).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Folder of the embedded store (overrides `store.data_dir`).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// List the accounts and their scopes (never passwords).
+    List {
         /// TOML configuration file (for the store's location).
         #[arg(long, short)]
         config: Option<PathBuf>,
@@ -158,6 +197,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Analyze(args) => analyze(args),
         Command::Import(args) => import(args),
         Command::Token(cmd) => token(cmd),
+        Command::User(cmd) => user(cmd),
         Command::LoadDemo {
             data_dir,
             weeks,
@@ -193,6 +233,77 @@ fn import(args: ImportArgs) -> anyhow::Result<()> {
         report.seconds,
         report.records as f64 / report.seconds.max(1e-9)
     );
+    Ok(())
+}
+
+fn open_store(
+    config: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+) -> anyhow::Result<epicenter_backend::store::RedbStore> {
+    let mut config = Config::load(config.as_deref(), std::env::vars())?;
+    if let Some(d) = data_dir {
+        config.store.data_dir = d;
+    }
+    Ok(epicenter_backend::store::RedbStore::open(
+        &config.store.data_dir,
+        graph_core::model::BucketWidth::FIVE_MINUTES,
+    )?)
+}
+
+fn user(cmd: UserCommand) -> anyhow::Result<()> {
+    use epicenter_backend::store::Store;
+    match cmd {
+        UserCommand::Create {
+            name,
+            display_name,
+            mut scopes,
+            password_stdin,
+            config,
+            data_dir,
+        } => {
+            scopes.sort();
+            scopes.dedup();
+            let store = open_store(config, data_dir)?;
+            let (password, generated) = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                (line.trim_end_matches(['\r', '\n']).to_string(), false)
+            } else {
+                let p = epicenter_backend::auth::random_hex(12)
+                    .map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
+                (p, true)
+            };
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs() as i64;
+            let existed = store.user(&name)?.is_some();
+            epicenter_backend::auth::put_user(
+                &store,
+                &name,
+                &display_name,
+                &password,
+                scopes.clone(),
+                now,
+            )?;
+            let scopes: Vec<String> = scopes.iter().map(ToString::to_string).collect();
+            eprintln!(
+                "{} user {name:?} with scopes {}.",
+                if existed { "Updated" } else { "Created" },
+                scopes.join(", ")
+            );
+            if generated {
+                eprintln!("Its password is shown only now:");
+                println!("{password}");
+            }
+        }
+        UserCommand::List { config, data_dir } => {
+            let store = open_store(config, data_dir)?;
+            for u in store.users()? {
+                let scopes: Vec<String> = u.scopes.iter().map(ToString::to_string).collect();
+                println!("{}\t{}\t{}", u.name, u.display_name, scopes.join(","));
+            }
+        }
+    }
     Ok(())
 }
 
@@ -295,6 +406,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         anyhow::ensure!(status.success(), "loading the demo failed ({status})");
     }
     let state = AppState::open(&config).context("opening the store")?;
+    if args.demo {
+        let users = epicenter_backend::demo::ensure_demo_users(state.store.as_ref())?;
+        println!("Demo users (scopes read and write): {users}");
+    }
     tokio::spawn(state.detector.clone().run(state.store.clone()));
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
@@ -302,9 +417,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, store = %config.store.data_dir.display(), "epicenter {VERSION} listening");
     println!("Epicenter {VERSION} is running: open http://{addr}/");
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown())
+    .await?;
     Ok(())
 }
 

@@ -228,6 +228,7 @@ async fn every_documented_operation_is_routed_and_every_route_documented() {
     }
     documented.sort();
     let routed = [
+        "DELETE /api/v1/session",
         "GET /api/v1/activity",
         "GET /api/v1/analysis",
         "GET /api/v1/changes",
@@ -238,6 +239,7 @@ async fn every_documented_operation_is_routed_and_every_route_documented() {
         "GET /api/v1/health",
         "GET /api/v1/openapi.json",
         "GET /api/v1/services/{service}/episodes",
+        "GET /api/v1/session",
         "GET /api/v1/snapshots",
         "GET /api/v1/snapshots/bundle",
         "GET /api/v1/snapshots/{tick}",
@@ -250,6 +252,7 @@ async fn every_documented_operation_is_routed_and_every_route_documented() {
         "POST /api/v1/changes",
         "POST /api/v1/ingest/activity",
         "POST /api/v1/ingest/calls",
+        "POST /api/v1/session",
         "POST /api/v1/topology/reload",
     ];
     assert_eq!(documented, routed);
@@ -260,6 +263,7 @@ async fn every_documented_operation_is_routed_and_every_route_documented() {
         let url = format!("{}{path}", app.base);
         let res = match method {
             "GET" => app.client.get(&url).send().await.unwrap(),
+            "DELETE" => app.client.delete(&url).send().await.unwrap(),
             _ => app.client.post(&url).send().await.unwrap(),
         };
         assert_ne!(res.status(), 405, "{op}");

@@ -326,3 +326,22 @@ pub struct TickEvent {
     /// When, Unix seconds.
     pub analysed_at: i64,
 }
+
+/// Who is signed in: `GET`/`POST /api/v1/session`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionView {
+    /// Account or token name.
+    pub name: String,
+    /// Name shown to others.
+    pub display_name: String,
+    /// What the caller may do: `ingest`, `read`, `write`.
+    pub scopes: Vec<String>,
+    /// `session`, `token` or `proxy`.
+    pub via: String,
+    /// For a browser session: the token writes must send in `X-CSRF-Token`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csrf_token: Option<String>,
+    /// For a browser session: when it ends, Unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<i64>,
+}

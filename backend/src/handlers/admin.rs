@@ -8,10 +8,10 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
-use super::{authorize, blocking};
+use super::blocking;
 use crate::AppState;
 use crate::analysis::unix_now;
-use crate::auth::Scope;
+use crate::auth::{Caller, Scope};
 use crate::error::AppError;
 use crate::topology::Topology;
 
@@ -55,9 +55,10 @@ fn time_value(name: &str, v: &serde_json::Value) -> Result<i64, AppError> {
 pub async fn run(
     State(state): State<AppState>,
     headers: HeaderMap,
+    caller: Caller,
     body: axum::body::Body,
 ) -> Result<Json<RunReport>, AppError> {
-    authorize(&state, &headers, Scope::Write).await?;
+    caller.require(Scope::Write)?;
     super::require_media_type(&headers, &["application/json"])?;
     let body = super::read_body(body, 64 * 1024).await?;
     let req: RunRequest = serde_json::from_slice(&body).map_err(|e| AppError::BadRequest {
@@ -109,9 +110,9 @@ pub struct ReloadReport {
 /// error the running topology stays in place and the error names the file and entry.
 pub async fn reload_topology(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Result<Json<ReloadReport>, AppError> {
-    authorize(&state, &headers, Scope::Write).await?;
+    caller.require(Scope::Write)?;
     let Some(path) = state.topology_path.clone() else {
         return Err(AppError::BadRequest {
             message:

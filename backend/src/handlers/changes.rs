@@ -10,9 +10,9 @@ use graph_core::link::ConfigChange;
 use serde::{Deserialize, Serialize};
 
 use super::query::MAX_SNAPSHOT_RANGE_S;
-use super::{Params, authorize, blocking, require_media_type, time_param};
+use super::{Params, blocking, require_media_type, time_param};
 use crate::AppState;
-use crate::auth::Scope;
+use crate::auth::{Caller, Scope};
 use crate::error::AppError;
 use crate::store::Registry;
 
@@ -104,9 +104,10 @@ fn convert(registry: &Registry, c: NewChange) -> Result<ConfigChange, String> {
 pub async fn post(
     State(state): State<AppState>,
     headers: HeaderMap,
+    caller: Caller,
     body: axum::body::Body,
 ) -> Result<Json<ChangesAccepted>, AppError> {
-    authorize(&state, &headers, Scope::Ingest).await?;
+    caller.require(Scope::Ingest)?;
     require_media_type(&headers, &["application/json"])?;
     let body = super::read_body(body, state.max_body_bytes).await?;
     let value: serde_json::Value =

@@ -10,10 +10,10 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
-use super::{authorize, blocking, read_body, require_media_type};
+use super::{blocking, read_body, require_media_type};
 use crate::AppState;
 use crate::analysis::unix_now;
-use crate::auth::Scope;
+use crate::auth::{Caller, Scope};
 use crate::error::AppError;
 use crate::ingest::Limits;
 use crate::ingest::service::Accepted;
@@ -46,9 +46,10 @@ async fn ndjson_body(
 pub async fn calls(
     State(state): State<AppState>,
     headers: HeaderMap,
+    caller: Caller,
     body: Body,
 ) -> Result<Json<Accepted>, AppError> {
-    let token = authorize(&state, &headers, Scope::Ingest).await?;
+    let token = caller.require(Scope::Ingest)?;
     let text = ndjson_body(&state, &headers, body).await?;
     let now = unix_now();
     let s = state.clone();
@@ -146,9 +147,10 @@ pub fn parse_activity(
 pub async fn activity(
     State(state): State<AppState>,
     headers: HeaderMap,
+    caller: Caller,
     body: Body,
 ) -> Result<Json<ActivityAccepted>, AppError> {
-    authorize(&state, &headers, Scope::Ingest).await?;
+    caller.require(Scope::Ingest)?;
     let text = ndjson_body(&state, &headers, body).await?;
     let now = unix_now();
     blocking(move || {

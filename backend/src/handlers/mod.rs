@@ -9,12 +9,11 @@ pub mod ingest;
 pub mod metrics;
 pub mod openapi;
 pub mod query;
+pub mod session;
 
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, Uri};
 
-use crate::AppState;
-use crate::auth::{Scope, TokenInfo, require};
 use crate::error::AppError;
 
 /// Query parameters, like axum's `Query`, but a malformed query string is a JSON 400
@@ -79,17 +78,6 @@ pub async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| AppError::Internal(e.into()))?
-}
-
-/// Checks the request's bearer token for `scope`.
-pub async fn authorize(
-    state: &AppState,
-    headers: &HeaderMap,
-    scope: Scope,
-) -> Result<TokenInfo, AppError> {
-    let store = state.store.clone();
-    let headers = headers.clone();
-    blocking(move || require(store.as_ref(), &headers, scope)).await
 }
 
 /// A time query parameter: RFC 3339 or Unix seconds.

@@ -6,7 +6,9 @@ pub mod records;
 mod redb_store;
 pub mod registry;
 
-pub use records::{Cutoffs, PairRow, Pruned, SourceState, SourceUpdate, StoredTick};
+pub use records::{
+    Cutoffs, PairRow, Pruned, SessionRecord, SourceState, SourceUpdate, StoredTick, UserRecord,
+};
 pub use redb_store::{RedbStore, SCHEMA_VERSION, WriteBatch};
 pub use registry::{Persisted, Registry};
 
@@ -66,6 +68,18 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     fn token(&self, digest: &str) -> Result<Option<crate::auth::TokenInfo>, StoreError>;
     /// Stores an API token's digest and facts, durably.
     fn put_token(&self, digest: &str, info: &crate::auth::TokenInfo) -> Result<(), StoreError>;
+    /// The account `name`.
+    fn user(&self, name: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// Every account, by name.
+    fn users(&self) -> Result<Vec<UserRecord>, StoreError>;
+    /// Creates or replaces an account, durably.
+    fn put_user(&self, user: &UserRecord) -> Result<(), StoreError>;
+    /// The session stored under `digest` (expired ones included: the caller checks).
+    fn session(&self, digest: &str) -> Result<Option<SessionRecord>, StoreError>;
+    /// Stores a session durably, dropping expired ones.
+    fn put_session(&self, digest: &str, session: &SessionRecord) -> Result<(), StoreError>;
+    /// Ends a session, durably.
+    fn delete_session(&self, digest: &str) -> Result<(), StoreError>;
     /// Servers the topology did not map, with how many records named them.
     fn unmapped(&self) -> Result<Vec<(String, u64)>, StoreError>;
     /// The cells of one entity for ticks in `from..to`, in time order (buckets without

@@ -206,3 +206,31 @@ mod tests {
         assert_eq!(s.clusters, vec![ClusterId(1), ClusterId(2), ClusterId(3)]);
     }
 }
+
+/// An account that can log in to the browser client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    /// Login name, unique.
+    pub name: String,
+    /// Name shown to others.
+    pub display_name: String,
+    /// PHC string of the argon2id hash of the password.
+    pub password_hash: String,
+    /// What the user may do.
+    pub scopes: Vec<crate::auth::Scope>,
+    /// When it was created, Unix seconds.
+    pub created: i64,
+}
+
+/// A logged-in browser session (stored under the digest of its id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// The account.
+    pub user: String,
+    /// When it started, Unix seconds.
+    pub created: i64,
+    /// When it ends, Unix seconds.
+    pub expires: i64,
+    /// The token cookie-authenticated writes must echo in `X-CSRF-Token`.
+    pub csrf: String,
+}

@@ -15,13 +15,14 @@ use graph_core::link::ConfigChange;
 
 use super::cells::{self, CHUNK_SECONDS};
 use super::records::{
-    Cutoffs, PairRow, Pruned, SourceState, SourceUpdate, StoredTick, decode_pairs, encode_pairs,
+    Cutoffs, PairRow, Pruned, SessionRecord, SourceState, SourceUpdate, StoredTick, UserRecord,
+    decode_pairs, encode_pairs,
 };
 use super::registry::{Persisted, Registry};
 use super::{Store, StoreError};
 
 /// Schema version this build writes. Each step up is one function in [`MIGRATIONS`].
-pub const SCHEMA_VERSION: u64 = 3;
+pub const SCHEMA_VERSION: u64 = 4;
 
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 const CLUSTERS: TableDefinition<'_, u32, &str> = TableDefinition::new("clusters");
@@ -46,12 +47,20 @@ const ACTIVITY: TableDefinition<'_, i64, f64> = TableDefinition::new("activity")
 const SOURCES: TableDefinition<'_, &str, &str> = TableDefinition::new("sources");
 /// (tick, batch sequence) -> that batch's server-level records of the bucket
 const PAIRS: TableDefinition<'_, (i64, u32), &[u8]> = TableDefinition::new("pairs");
+/// Accounts: name → JSON `UserRecord` (with the argon2id hash, never the password).
+const USERS: TableDefinition<'_, &str, &str> = TableDefinition::new("users");
+/// Browser sessions: SHA-256 of the session id → JSON `SessionRecord`.
+const SESSIONS: TableDefinition<'_, &str, &str> = TableDefinition::new("sessions");
 
 type Migration = fn(&redb::WriteTransaction) -> Result<(), redb::Error>;
 
 /// `MIGRATIONS[i]` brings a store from version `i` to `i + 1`.
-const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] =
-    [migrate_0_to_1, migrate_1_to_2, migrate_2_to_3];
+const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] = [
+    migrate_0_to_1,
+    migrate_1_to_2,
+    migrate_2_to_3,
+    migrate_3_to_4,
+];
 
 fn migrate_0_to_1(tx: &redb::WriteTransaction) -> Result<(), redb::Error> {
     tx.open_table(META)?;
@@ -76,6 +85,16 @@ fn migrate_2_to_3(tx: &redb::WriteTransaction) -> Result<(), redb::Error> {
     tx.open_table(SOURCES)?;
     tx.open_table(PAIRS)?;
     Ok(())
+}
+
+fn migrate_3_to_4(tx: &redb::WriteTransaction) -> Result<(), redb::Error> {
+    tx.open_table(USERS)?;
+    tx.open_table(SESSIONS)?;
+    Ok(())
+}
+
+fn json_record<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Backend(format!("{what} record: {e}")))
 }
 
 /// Everything one ingest batch changes, written in one transaction.
@@ -582,6 +601,75 @@ impl Store for RedbStore {
         tx.open_table(TOKENS)
             .map_err(backend)?
             .insert(digest, json.as_str())
+            .map_err(backend)?;
+        tx.commit().map_err(backend)
+    }
+
+    fn user(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let t = tx.open_table(USERS).map_err(backend)?;
+        let v = t.get(name).map_err(backend)?;
+        v.map(|v| json_record("user", v.value())).transpose()
+    }
+
+    fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let t = tx.open_table(USERS).map_err(backend)?;
+        let mut out = Vec::new();
+        for row in t.iter().map_err(backend)? {
+            let (_, v) = row.map_err(backend)?;
+            out.push(json_record("user", v.value())?);
+        }
+        Ok(out)
+    }
+
+    fn put_user(&self, user: &UserRecord) -> Result<(), StoreError> {
+        let json = serde_json::to_string(user).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let tx = self.db.begin_write().map_err(backend)?;
+        tx.open_table(USERS)
+            .map_err(backend)?
+            .insert(user.name.as_str(), json.as_str())
+            .map_err(backend)?;
+        tx.commit().map_err(backend)
+    }
+
+    fn session(&self, digest: &str) -> Result<Option<SessionRecord>, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let t = tx.open_table(SESSIONS).map_err(backend)?;
+        let v = t.get(digest).map_err(backend)?;
+        v.map(|v| json_record("session", v.value())).transpose()
+    }
+
+    fn put_session(&self, digest: &str, session: &SessionRecord) -> Result<(), StoreError> {
+        let json =
+            serde_json::to_string(session).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let tx = self.db.begin_write().map_err(backend)?;
+        {
+            let mut t = tx.open_table(SESSIONS).map_err(backend)?;
+            // Expired sessions go whenever a new one is stored.
+            let expired: Vec<String> = t
+                .iter()
+                .map_err(backend)?
+                .filter_map(Result::ok)
+                .filter(|(_, v)| {
+                    serde_json::from_str::<SessionRecord>(v.value())
+                        .is_ok_and(|s| s.expires <= session.created)
+                })
+                .map(|(k, _)| k.value().to_string())
+                .collect();
+            for k in expired {
+                t.remove(k.as_str()).map_err(backend)?;
+            }
+            t.insert(digest, json.as_str()).map_err(backend)?;
+        }
+        tx.commit().map_err(backend)
+    }
+
+    fn delete_session(&self, digest: &str) -> Result<(), StoreError> {
+        let tx = self.db.begin_write().map_err(backend)?;
+        tx.open_table(SESSIONS)
+            .map_err(backend)?
+            .remove(digest)
             .map_err(backend)?;
         tx.commit().map_err(backend)
     }

@@ -8,6 +8,9 @@ use epicenter_backend::store::{RedbStore, Store};
 use epicenter_backend::{AppState, app};
 use graph_core::model::BucketWidth;
 
+/// The password of the test accounts `alice` (read, write) and `viola` (read).
+pub const ALICE_PASSWORD: &str = "correct horse battery";
+
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
@@ -84,6 +87,25 @@ impl TestApp {
                 &info("collector-b", vec![Scope::Ingest]),
             )
             .unwrap();
+            // People: alice may act, viola may only look.
+            epicenter_backend::auth::put_user(
+                &store,
+                "alice",
+                "Alice Martin",
+                ALICE_PASSWORD,
+                vec![Scope::Read, Scope::Write],
+                0,
+            )
+            .unwrap();
+            epicenter_backend::auth::put_user(
+                &store,
+                "viola",
+                "Viola Reader",
+                ALICE_PASSWORD,
+                vec![Scope::Read],
+                0,
+            )
+            .unwrap();
             if let Some((end, weeks)) = demo {
                 epicenter_backend::demo::load_demo(&mut store, end, weeks).unwrap();
             }
@@ -91,7 +113,14 @@ impl TestApp {
         let state = AppState::open(&config).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app(state)).await.unwrap() });
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await
+            .unwrap()
+        });
         TestApp {
             base,
             client: reqwest::Client::new(),
