@@ -389,6 +389,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_example_file_is_valid_and_states_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../epicenter.example.toml");
+        let c = Config::load(Some(&path), std::iter::empty()).unwrap();
+        c.validate().unwrap();
+        let d = Config::default();
+        assert_eq!(c.auth, d.auth);
+        assert_eq!(c.detection, d.detection);
+        assert_eq!(c.retention, d.retention);
+        assert_eq!(c.sources, d.sources);
+    }
+
+    #[test]
     fn file_then_environment_override_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("epicenter.toml");
