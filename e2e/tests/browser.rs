@@ -294,3 +294,48 @@ async fn live_mode_follows_new_ticks_pushed_by_the_server() -> anyhow::Result<()
     .await;
     h.finish(outcome).await
 }
+
+/// Signing in with a demo account: a wrong password is refused readably, the right one
+/// shows who is signed in, survives a reload (the session cookie), and signing out ends it.
+#[tokio::test]
+async fn a_demo_user_signs_in_stays_signed_in_and_signs_out() -> anyhow::Result<()> {
+    Harness::run("sign-in", &DEMO, async |h| {
+        h.browser.goto(&h.url("/")).await?;
+        h.wait_for("[data-test=sign-in]").await?.click().await?;
+        h.wait_for("[data-test=sign-in-name]")
+            .await?
+            .send_keys("alice")
+            .await?;
+        h.wait_for("[data-test=sign-in-password]")
+            .await?
+            .send_keys("not-her-password")
+            .await?;
+        h.wait_for("[data-test=sign-in-submit]")
+            .await?
+            .click()
+            .await?;
+        h.wait_for_text("[data-test=sign-in-error]", "wrong name or password")
+            .await?;
+        let password = h.wait_for("[data-test=sign-in-password]").await?;
+        password.clear().await?;
+        password.send_keys("alice-on-call").await?;
+        h.wait_for("[data-test=sign-in-submit]")
+            .await?
+            .click()
+            .await?;
+        h.wait_for_text("[data-test=signed-in]", "Alice Martin")
+            .await?;
+        // The HttpOnly cookie is invisible to scripts but kept by the browser.
+        let visible = h.browser.execute("return document.cookie", vec![]).await?;
+        assert_eq!(visible, serde_json::json!(""));
+        h.browser.refresh().await?;
+        h.wait_for_text("[data-test=signed-in]", "Alice Martin")
+            .await?;
+        h.wait_for("[data-test=sign-out]").await?.click().await?;
+        h.wait_for("[data-test=sign-in]").await?;
+        h.browser.refresh().await?;
+        h.wait_for("[data-test=sign-in]").await?;
+        Ok(())
+    })
+    .await
+}

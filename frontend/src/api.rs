@@ -2,7 +2,7 @@
 
 use graph_core::api::{
     ActivityResponse, AnalysisResponse, ChangeView, EdgeSeriesResponse, ErrorBody,
-    FullGraphResponse, Health, ServerPairsResponse, SourcesResponse,
+    FullGraphResponse, Health, ServerPairsResponse, SessionView, SourcesResponse,
 };
 use graph_core::model::Tick;
 use serde::de::DeserializeOwned;
@@ -33,6 +33,11 @@ async fn get_json<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
         .send()
         .await
         .map_err(|e| ApiError::Unreachable(e.to_string()))?;
+    decode(res).await
+}
+
+/// The body of an answer, or the server's error.
+async fn decode<T: DeserializeOwned>(res: gloo_net::http::Response) -> Result<T, ApiError> {
     if !res.ok() {
         let status = res.status();
         return Err(match res.json::<ErrorBody>().await {
@@ -109,4 +114,38 @@ pub async fn activity(to: Tick) -> Result<ActivityResponse, ApiError> {
 /// `GET /api/v1/sources`.
 pub async fn sources() -> Result<SourcesResponse, ApiError> {
     get_json("/api/v1/sources").await
+}
+
+/// `GET /api/v1/session`: who is signed in (`None` when nobody).
+pub async fn session() -> Result<Option<SessionView>, ApiError> {
+    match get_json::<SessionView>("/api/v1/session").await {
+        Ok(s) => Ok(Some(s)),
+        Err(ApiError::Server { status: 401, .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// `POST /api/v1/session`: signs in; the server sets the session cookie.
+pub async fn sign_in(name: &str, password: &str) -> Result<SessionView, ApiError> {
+    let body = serde_json::json!({ "name": name, "password": password });
+    let res = gloo_net::http::Request::post("/api/v1/session")
+        .json(&body)
+        .map_err(|e| ApiError::Decode(e.to_string()))?
+        .send()
+        .await
+        .map_err(|e| ApiError::Unreachable(e.to_string()))?;
+    decode(res).await
+}
+
+/// `DELETE /api/v1/session` with the session's CSRF token.
+pub async fn sign_out(csrf: &str) -> Result<(), ApiError> {
+    let res = gloo_net::http::Request::delete("/api/v1/session")
+        .header("X-CSRF-Token", csrf)
+        .send()
+        .await
+        .map_err(|e| ApiError::Unreachable(e.to_string()))?;
+    if res.ok() {
+        return Ok(());
+    }
+    decode::<serde_json::Value>(res).await.map(|_| ())
 }

@@ -1,5 +1,6 @@
 //! Parts of the screen.
 
+pub mod account;
 pub mod edge_detail;
 pub mod edge_table;
 pub mod graph_view;

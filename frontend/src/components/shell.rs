@@ -14,6 +14,7 @@ use wasm_bindgen::closure::Closure;
 
 use crate::api::{self, ApiError};
 use crate::charts;
+use crate::components::account::{Account, SessionSignal};
 use crate::components::edge_detail::EdgeDetail;
 use crate::components::edge_table::{EdgeTable, TableControls};
 use crate::components::graph_view::{GraphView, ViewBox};
@@ -196,6 +197,7 @@ fn follow_events(s: Screen, shown: Memo<Option<Tick>>) {
 #[component]
 pub fn Shell() -> impl IntoView {
     let s = Screen::from_url();
+    let session: SessionSignal = RwSignal::new(None);
     let health = LocalResource::new(api::health);
     let analysis = LocalResource::new(move || {
         let t = s.tick.get();
@@ -250,6 +252,7 @@ pub fn Shell() -> impl IntoView {
                 {move || latest.get().map(|a| view! { <MarkTabs analysis=a/> })}
                 <div class="header-right">
                     {move || latest.get().map(|a| view! { <TimeControls analysis=a s=s/> })}
+                    <Account session=session/>
                     {version}
                 </div>
             </header>
