@@ -49,10 +49,19 @@ pub struct Analyzer {
     pub events: Events,
 }
 
-/// Fan-out of [`TickEvent`]s to every open event stream. Slow listeners lose the
-/// oldest events (they only need the newest tick), never block analysis.
+/// What the server tells open browsers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerEvent {
+    /// A tick was analysed.
+    Tick(TickEvent),
+    /// A mark was made or changed.
+    Mark(graph_core::api::MarkEvent),
+}
+
+/// Fan-out of [`ServerEvent`]s to every open event stream. Slow listeners lose the
+/// oldest events (they only need the newest state), never block analysis.
 #[derive(Debug)]
-pub struct Events(tokio::sync::broadcast::Sender<TickEvent>);
+pub struct Events(tokio::sync::broadcast::Sender<ServerEvent>);
 
 impl Default for Events {
     fn default() -> Self {
@@ -62,11 +71,12 @@ impl Default for Events {
 
 impl Events {
     /// A new listener, receiving events sent from now on.
-    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<TickEvent> {
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<ServerEvent> {
         self.0.subscribe()
     }
 
-    fn send(&self, event: TickEvent) {
+    /// Sends `event` to every listener.
+    pub fn send(&self, event: ServerEvent) {
         // No listener is not an error.
         let _ = self.0.send(event);
     }
@@ -337,13 +347,18 @@ impl Analyzer {
             Some(p) => Some(p),
             None => store.analysis(tick - width.seconds())?.map(Arc::new),
         };
+        let stored_marks = store.marks()?;
+        let marks: Vec<graph_core::prune::Mark> =
+            stored_marks.iter().map(|m| m.mark.clone()).collect();
+        let detect_marks = crate::marks::detection_context(&stored_marks, tick, width.seconds());
         let mut last = None;
         for t in ticks {
             let context = if t == tick {
                 Context {
                     changes: &changes,
                     previous_layout: previous.as_ref().map(|p| &p.snapshot.layout),
-                    ..Context::default()
+                    marks: &marks,
+                    detect_marks: detect_marks.clone(),
                 }
             } else {
                 Context::default()
@@ -387,10 +402,10 @@ impl Analyzer {
         self.remember(tick, record.clone());
         self.generation.fetch_add(1, Ordering::Relaxed);
         self.responses.lock().expect("responses lock").clear();
-        self.events.send(TickEvent {
+        self.events.send(ServerEvent::Tick(TickEvent {
             tick,
             analysed_at: now,
-        });
+        }));
         Ok(record)
     }
 

@@ -33,6 +33,9 @@ pub enum AppError {
     /// Nothing there.
     #[error("{0}")]
     NotFound(String),
+    /// Someone else changed it first.
+    #[error("{0}")]
+    Conflict(String),
     /// Too many attempts; try again after the given seconds.
     #[error("{message}")]
     TooManyRequests {
@@ -90,6 +93,13 @@ impl IntoResponse for AppError {
             ),
             AppError::UnsupportedMediaType(message) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorBody {
+                    error: message,
+                    details: vec![],
+                },
+            ),
+            AppError::Conflict(message) => (
+                StatusCode::CONFLICT,
                 ErrorBody {
                     error: message,
                     details: vec![],

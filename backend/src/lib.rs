@@ -25,6 +25,7 @@ pub mod error;
 pub mod handlers;
 pub mod import;
 pub mod ingest;
+pub mod marks;
 pub mod store;
 pub mod topology;
 
@@ -151,6 +152,11 @@ pub fn app(state: AppState) -> Router {
         .route("/topology/unmapped", get(handlers::query::unmapped))
         .route("/topology/reload", post(handlers::admin::reload_topology))
         .route("/sources", get(handlers::query::sources))
+        .route(
+            "/marks",
+            get(handlers::marks::list).post(handlers::marks::create),
+        )
+        .route("/marks/{id}", axum::routing::patch(handlers::marks::update))
         .route(
             "/session",
             get(handlers::session::current)

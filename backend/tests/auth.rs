@@ -44,6 +44,9 @@ fn writes() -> Vec<(&'static str, &'static str, &'static str, String)> {
          r#"{"id": 1, "ts": 1790000100, "author": "x", "clusters": ["web-1"], "description": "d"}"#.into()),
         ("POST", "/api/v1/analysis/run", "application/json", r#"{"from": 1790000100}"#.into()),
         ("POST", "/api/v1/topology/reload", "application/json", String::new()),
+        ("POST", "/api/v1/marks", "application/json",
+         r#"{"kind": "incident", "tick": 1790000100, "graph": true, "description": "x"}"#.into()),
+        ("PATCH", "/api/v1/marks/1", "application/json", r#"{"version": 1, "close": true}"#.into()),
         ("DELETE", "/api/v1/session", "application/json", String::new()),
     ]
 }
@@ -60,6 +63,7 @@ async fn send(
     let mut req = match method {
         "POST" => app.client.post(url),
         "DELETE" => app.client.delete(url),
+        "PATCH" => app.client.patch(url),
         _ => unreachable!(),
     }
     .header("content-type", media)

@@ -237,6 +237,7 @@ async fn every_documented_operation_is_routed_and_every_route_documented() {
         "GET /api/v1/events",
         "GET /api/v1/graph/full",
         "GET /api/v1/health",
+        "GET /api/v1/marks",
         "GET /api/v1/openapi.json",
         "GET /api/v1/services/{service}/episodes",
         "GET /api/v1/session",
@@ -248,10 +249,12 @@ async fn every_documented_operation_is_routed_and_every_route_documented() {
         "GET /api/v1/topology/unmapped",
         "GET /healthz",
         "GET /metrics",
+        "PATCH /api/v1/marks/{id}",
         "POST /api/v1/analysis/run",
         "POST /api/v1/changes",
         "POST /api/v1/ingest/activity",
         "POST /api/v1/ingest/calls",
+        "POST /api/v1/marks",
         "POST /api/v1/session",
         "POST /api/v1/topology/reload",
     ];
@@ -259,11 +262,15 @@ async fn every_documented_operation_is_routed_and_every_route_documented() {
     // Each documented operation reaches a handler: never the catch-all 404, never 405.
     for op in &documented {
         let (method, path) = op.split_once(' ').unwrap();
-        let path = path.replace("{service}", "web").replace("{tick}", "600");
+        let path = path
+            .replace("{service}", "web")
+            .replace("{tick}", "600")
+            .replace("{id}", "1");
         let url = format!("{}{path}", app.base);
         let res = match method {
             "GET" => app.client.get(&url).send().await.unwrap(),
             "DELETE" => app.client.delete(&url).send().await.unwrap(),
+            "PATCH" => app.client.patch(&url).send().await.unwrap(),
             _ => app.client.post(&url).send().await.unwrap(),
         };
         assert_ne!(res.status(), 405, "{op}");

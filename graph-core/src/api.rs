@@ -345,3 +345,59 @@ pub struct SessionView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<i64>,
 }
+
+/// A mark as the API shows it: `GET /api/v1/marks`, and the answer to creating or
+/// changing one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MarkView {
+    /// Unique id.
+    pub id: u64,
+    /// Known anomaly, incident or new trend.
+    pub kind: crate::prune::MarkKind,
+    /// The edges it covers, `(caller, callee)` by cluster name.
+    pub edges: Vec<(String, String)>,
+    /// True when it covers a whole pruned graph.
+    pub graph: bool,
+    /// The severity when it was made (the largest over its edges).
+    pub severity: f64,
+    /// The tick it was made at.
+    pub created: crate::model::Tick,
+    /// When it stops applying (a known anomaly's expiry, a closed incident's end).
+    pub until: Option<crate::model::Tick>,
+    /// For a new trend: the first tick of the new normal.
+    pub trend_from: Option<crate::model::Tick>,
+    /// Who made it (account or token name).
+    pub author: String,
+    /// The name shown for them.
+    pub author_name: String,
+    /// Why, in their words (plain text; shown as text, never as markup).
+    pub description: String,
+    /// Bumped by every change; changes must name the version they read.
+    pub version: u64,
+    /// When it was made, Unix seconds.
+    pub made_at: i64,
+    /// Every change, oldest first.
+    pub history: Vec<MarkChangeView>,
+}
+
+/// One change in a mark's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarkChangeView {
+    /// The version it made.
+    pub version: u64,
+    /// When, Unix seconds.
+    pub at: i64,
+    /// Who.
+    pub by: String,
+    /// What changed.
+    pub what: String,
+}
+
+/// A server-sent event named `mark`: a mark was made or changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarkEvent {
+    /// The mark.
+    pub id: u64,
+    /// Its version now.
+    pub version: u64,
+}

@@ -10,9 +10,11 @@ use futures_util::Stream;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::AppState;
+use crate::analysis::ServerEvent;
 
 /// A `tick` event with a [`graph_core::api::TickEvent`] body each time a tick is
-/// analysed; a comment every 15 s keeps proxies from closing the stream. A listener
+/// analysed, a `mark` event with a [`graph_core::api::MarkEvent`] when a mark is made or
+/// changed; a comment every 15 s keeps proxies from closing the stream. A listener
 /// that falls behind gets a `lagged` event and then the newest ticks.
 pub async fn events(
     State(state): State<AppState>,
@@ -20,11 +22,15 @@ pub async fn events(
     let rx = state.analyzer.events.subscribe();
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         let event = match rx.recv().await {
-            Ok(e) => Event::default()
+            Ok(ServerEvent::Tick(e)) => Event::default()
                 .event("tick")
                 .id(e.tick.to_string())
                 .json_data(e)
                 .unwrap_or_else(|_| Event::default().event("tick")),
+            Ok(ServerEvent::Mark(e)) => Event::default()
+                .event("mark")
+                .json_data(e)
+                .unwrap_or_else(|_| Event::default().event("mark")),
             Err(RecvError::Lagged(n)) => Event::default().event("lagged").data(n.to_string()),
             Err(RecvError::Closed) => return None,
         };

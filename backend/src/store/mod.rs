@@ -68,6 +68,18 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     fn token(&self, digest: &str) -> Result<Option<crate::auth::TokenInfo>, StoreError>;
     /// Stores an API token's digest and facts, durably.
     fn put_token(&self, digest: &str, info: &crate::auth::TokenInfo) -> Result<(), StoreError>;
+    /// Every mark, by id.
+    fn marks(&self) -> Result<Vec<crate::marks::StoredMark>, StoreError>;
+    /// Stores a new mark under the next id (which it returns), durably.
+    fn insert_mark(&self, mark: &crate::marks::StoredMark) -> Result<u64, StoreError>;
+    /// Replaces mark `mark.mark.id` if its stored version is `expected_version`, durably;
+    /// otherwise changes nothing and returns the stored mark (`None` if there is none).
+    #[allow(clippy::type_complexity)]
+    fn update_mark(
+        &self,
+        mark: &crate::marks::StoredMark,
+        expected_version: u64,
+    ) -> Result<Result<(), Option<crate::marks::StoredMark>>, StoreError>;
     /// The account `name`.
     fn user(&self, name: &str) -> Result<Option<UserRecord>, StoreError>;
     /// Every account, by name.

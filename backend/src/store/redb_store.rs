@@ -20,9 +20,10 @@ use super::records::{
 };
 use super::registry::{Persisted, Registry};
 use super::{Store, StoreError};
+use crate::marks::StoredMark;
 
 /// Schema version this build writes. Each step up is one function in [`MIGRATIONS`].
-pub const SCHEMA_VERSION: u64 = 4;
+pub const SCHEMA_VERSION: u64 = 5;
 
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 const CLUSTERS: TableDefinition<'_, u32, &str> = TableDefinition::new("clusters");
@@ -51,6 +52,8 @@ const PAIRS: TableDefinition<'_, (i64, u32), &[u8]> = TableDefinition::new("pair
 const USERS: TableDefinition<'_, &str, &str> = TableDefinition::new("users");
 /// Browser sessions: SHA-256 of the session id → JSON `SessionRecord`.
 const SESSIONS: TableDefinition<'_, &str, &str> = TableDefinition::new("sessions");
+/// Marks: id → JSON `StoredMark` (the mark, its version and history).
+const MARKS: TableDefinition<'_, u64, &str> = TableDefinition::new("marks");
 
 type Migration = fn(&redb::WriteTransaction) -> Result<(), redb::Error>;
 
@@ -60,6 +63,7 @@ const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] = [
     migrate_1_to_2,
     migrate_2_to_3,
     migrate_3_to_4,
+    migrate_4_to_5,
 ];
 
 fn migrate_0_to_1(tx: &redb::WriteTransaction) -> Result<(), redb::Error> {
@@ -90,6 +94,11 @@ fn migrate_2_to_3(tx: &redb::WriteTransaction) -> Result<(), redb::Error> {
 fn migrate_3_to_4(tx: &redb::WriteTransaction) -> Result<(), redb::Error> {
     tx.open_table(USERS)?;
     tx.open_table(SESSIONS)?;
+    Ok(())
+}
+
+fn migrate_4_to_5(tx: &redb::WriteTransaction) -> Result<(), redb::Error> {
+    tx.open_table(MARKS)?;
     Ok(())
 }
 
@@ -603,6 +612,57 @@ impl Store for RedbStore {
             .insert(digest, json.as_str())
             .map_err(backend)?;
         tx.commit().map_err(backend)
+    }
+
+    fn marks(&self) -> Result<Vec<StoredMark>, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let t = tx.open_table(MARKS).map_err(backend)?;
+        let mut out = Vec::new();
+        for row in t.iter().map_err(backend)? {
+            let (_, v) = row.map_err(backend)?;
+            out.push(json_record("mark", v.value())?);
+        }
+        Ok(out)
+    }
+
+    fn insert_mark(&self, mark: &StoredMark) -> Result<u64, StoreError> {
+        let tx = self.db.begin_write().map_err(backend)?;
+        let id = {
+            let mut t = tx.open_table(MARKS).map_err(backend)?;
+            let id = t.last().map_err(backend)?.map_or(1, |(k, _)| k.value() + 1);
+            let mut m = mark.clone();
+            m.mark.id = id;
+            let json = serde_json::to_string(&m).map_err(|e| StoreError::Backend(e.to_string()))?;
+            t.insert(id, json.as_str()).map_err(backend)?;
+            id
+        };
+        tx.commit().map_err(backend)?;
+        Ok(id)
+    }
+
+    fn update_mark(
+        &self,
+        mark: &StoredMark,
+        expected_version: u64,
+    ) -> Result<Result<(), Option<StoredMark>>, StoreError> {
+        let tx = self.db.begin_write().map_err(backend)?;
+        {
+            let mut t = tx.open_table(MARKS).map_err(backend)?;
+            let current: Option<StoredMark> = t
+                .get(mark.mark.id)
+                .map_err(backend)?
+                .map(|v| json_record("mark", v.value()))
+                .transpose()?;
+            match current {
+                Some(c) if c.version == expected_version => {}
+                other => return Ok(Err(other)),
+            }
+            let json =
+                serde_json::to_string(mark).map_err(|e| StoreError::Backend(e.to_string()))?;
+            t.insert(mark.mark.id, json.as_str()).map_err(backend)?;
+        }
+        tx.commit().map_err(backend)?;
+        Ok(Ok(()))
     }
 
     fn user(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
