@@ -71,6 +71,9 @@ fn edge_severity(a: &serde_json::Value, names: &(u64, u64)) -> Option<f64> {
         .and_then(|e| e["severity"].as_f64())
 }
 
+/// How much an edge's severity rose: by, edge, from tick and severity, to tick and severity.
+type Rise = (f64, (u64, u64), i64, f64, i64, f64);
+
 #[tokio::test]
 async fn a_known_anomaly_hides_its_edge_until_it_gets_worse_and_changes_are_versioned() {
     let app = TestApp::start_with_demo(DEMO_END, 1).await;
@@ -81,7 +84,7 @@ async fn a_known_anomaly_hides_its_edge_until_it_gets_worse_and_changes_are_vers
         let t = ONSET + i * 300;
         analyses.push((t, app.get_json(&format!("/api/v1/analysis?tick={t}")).await));
     }
-    let mut best: Option<(f64, (u64, u64), i64, f64, i64, f64)> = None;
+    let mut best: Option<Rise> = None;
     for (i, (t1, a1)) in analyses.iter().enumerate() {
         for e in a1["snapshot"]["pruned"]["edges"].as_array().unwrap() {
             if e["role"] != "anomalous" {
