@@ -339,3 +339,115 @@ async fn a_demo_user_signs_in_stays_signed_in_and_signs_out() -> anyhow::Result<
     })
     .await
 }
+
+/// Two people on the same edge: alice marks it as a known anomaly; bob's open screen
+/// shows the mark with her name and reason without a reload, the reason as text (markup
+/// in it is not interpreted), and the edge leaves the table of new anomalies.
+#[tokio::test]
+async fn a_mark_made_by_one_user_appears_on_another_users_screen_without_reload()
+-> anyhow::Result<()> {
+    Harness::run("marks-two-users", &DEMO, async |h| {
+        let link = h.url(&format!(
+            "/?tick={INCIDENT_TICK}&edge={PROXY}%3E{CDB}&chart=latency"
+        ));
+        let sign_in = async |b: &fantoccini::Client, name: &str, password: &str| {
+            wait_for(b, "[data-test=sign-in]").await?.click().await?;
+            wait_for(b, "[data-test=sign-in-name]")
+                .await?
+                .send_keys(name)
+                .await?;
+            wait_for(b, "[data-test=sign-in-password]")
+                .await?
+                .send_keys(password)
+                .await?;
+            wait_for(b, "[data-test=sign-in-submit]")
+                .await?
+                .click()
+                .await?;
+            wait_for(b, "[data-test=signed-in]").await?;
+            anyhow::Ok(())
+        };
+        let bob = h.another_browser().await?;
+        let outcome = async {
+            bob.goto(&link).await?;
+            sign_in(&bob, "bob", "bob-on-call").await?;
+            wait_for_text(&bob, "[data-test=no-marks]", "No marks on this edge yet").await?;
+            wait_for(
+                &bob,
+                &format!("[data-test=edge-row][data-edge=\"{PROXY}>{CDB}\"]"),
+            )
+            .await?;
+
+            h.browser.goto(&link).await?;
+            sign_in(&h.browser, "alice", "alice-on-call").await?;
+            h.wait_for("[data-test=mark-known_anomaly]")
+                .await?
+                .click()
+                .await?;
+            let reason = "<b>flag X</b> on for 2 h & compaction tuning";
+            h.wait_for("[data-test=mark-description]")
+                .await?
+                .send_keys(reason)
+                .await?;
+            h.wait_for("[data-test=mark-submit]").await?.click().await?;
+            h.wait_for_text("[data-test=mark-author]", "Alice Martin")
+                .await?;
+
+            // Bob's screen follows, with no reload.
+            let author = wait_for_text(&bob, "[data-test=mark-author]", "Alice Martin").await?;
+            assert_eq!(author.text().await?, "Alice Martin");
+            let shown = wait_for(&bob, "[data-test=mark-reason]")
+                .await?
+                .text()
+                .await?;
+            assert_eq!(shown, reason, "the reason is shown as text");
+            let markup = bob
+                .execute(
+                    "return document.querySelectorAll('[data-test=mark-reason] b').length",
+                    vec![],
+                )
+                .await?;
+            assert_eq!(
+                markup,
+                serde_json::json!(0),
+                "markup in a reason is never interpreted"
+            );
+            wait_for_text(
+                &bob,
+                "[data-test=last-time]",
+                "last time: known anomaly by Alice Martin",
+            )
+            .await?;
+            wait_for_text(
+                &bob,
+                "[data-test=hidden-by]",
+                "Hidden at this tick: known anomaly by alice",
+            )
+            .await?;
+            // The marked edge is no longer a new anomaly in bob's table.
+            let mut gone = false;
+            for _ in 0..100 {
+                let rows = bob
+                    .find_all(Locator::Css(&format!(
+                        "[data-test=edge-row][data-edge=\"{PROXY}>{CDB}\"]"
+                    )))
+                    .await?;
+                if rows.is_empty() {
+                    gone = true;
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            assert!(
+                gone,
+                "the known anomaly still shows as a new anomaly for bob"
+            );
+            save_screenshot(&bob, "marks-second-user").await?;
+            anyhow::Ok(())
+        }
+        .await;
+        bob.close().await?;
+        outcome
+    })
+    .await
+}

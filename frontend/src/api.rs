@@ -2,7 +2,7 @@
 
 use graph_core::api::{
     ActivityResponse, AnalysisResponse, ChangeView, EdgeSeriesResponse, ErrorBody,
-    FullGraphResponse, Health, ServerPairsResponse, SessionView, SourcesResponse,
+    FullGraphResponse, Health, MarkView, ServerPairsResponse, SessionView, SourcesResponse,
 };
 use graph_core::model::Tick;
 use serde::de::DeserializeOwned;
@@ -148,4 +148,48 @@ pub async fn sign_out(csrf: &str) -> Result<(), ApiError> {
         return Ok(());
     }
     decode::<serde_json::Value>(res).await.map(|_| ())
+}
+
+/// `GET /api/v1/marks?edge=src>dst`: the marks on an edge, newest first.
+pub async fn edge_marks(src: &str, dst: &str) -> Result<Vec<MarkView>, ApiError> {
+    get_json(&format!(
+        "/api/v1/marks?edge={}",
+        crate::url::encode(&format!("{src}>{dst}"))
+    ))
+    .await
+}
+
+/// Sends `body` as JSON with the session's CSRF token.
+async fn write_json<T: DeserializeOwned>(
+    method: &str,
+    path: &str,
+    csrf: &str,
+    body: &serde_json::Value,
+) -> Result<T, ApiError> {
+    let builder = match method {
+        "PATCH" => gloo_net::http::Request::patch(path),
+        _ => gloo_net::http::Request::post(path),
+    };
+    let res = builder
+        .header("X-CSRF-Token", csrf)
+        .json(body)
+        .map_err(|e| ApiError::Decode(e.to_string()))?
+        .send()
+        .await
+        .map_err(|e| ApiError::Unreachable(e.to_string()))?;
+    decode(res).await
+}
+
+/// `POST /api/v1/marks`.
+pub async fn create_mark(csrf: &str, body: &serde_json::Value) -> Result<MarkView, ApiError> {
+    write_json("POST", "/api/v1/marks", csrf, body).await
+}
+
+/// `PATCH /api/v1/marks/{id}`.
+pub async fn update_mark(
+    csrf: &str,
+    id: u64,
+    body: &serde_json::Value,
+) -> Result<MarkView, ApiError> {
+    write_json("PATCH", &format!("/api/v1/marks/{id}"), csrf, body).await
 }

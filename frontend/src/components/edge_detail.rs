@@ -12,6 +12,7 @@ use leptos::prelude::*;
 
 use crate::api;
 use crate::charts;
+use crate::components::mark_actions::{MarkActions, MarkContext};
 use crate::format;
 use crate::view_model::{anomalies, edge_by_names, metric_tag};
 
@@ -36,6 +37,7 @@ pub fn EdgeDetail(
     dst: String,
     chart_metric: RwSignal<Option<Metric>>,
     selected: RwSignal<Option<(String, String)>>,
+    marks: MarkContext,
 ) -> impl IntoView {
     let tick = analysis.tick;
     let edge = edge_by_names(&analysis, &src, &dst);
@@ -189,23 +191,21 @@ pub fn EdgeDetail(
             .into_any()
     };
 
-    let history = edge.and_then(|e| analysis.snapshot.links.history(e).cloned());
-    let history_view = match history {
-        None => view! { <p class="muted" data-test="no-marks">"No earlier marks on this edge."</p> }.into_any(),
-        Some(h) => view! {
-            <p class="last-time" data-test="last-time">{h.last_time()}</p>
-            <ul class="marks">
-                {h.marks
-                    .into_iter()
-                    .map(|m| view! {
-                        <li>{format!("{} · {} by {}: ", format::time(m.created), m.kind.label(), m.author)}{m.description}</li>
-                    })
-                    .collect_view()}
-            </ul>
-        }
-        .into_any(),
-    };
-
+    let hidden_by = edge.and_then(|e| {
+        let h = analysis
+            .snapshot
+            .pruned
+            .hidden
+            .iter()
+            .find(|h| h.edge == e)?;
+        let m = analysis.snapshot.marks.iter().find(|m| m.id == h.mark_id)?;
+        Some(format!(
+            "Hidden at this tick: {} by {}: {}",
+            m.kind.label(),
+            m.author,
+            m.description
+        ))
+    });
     let servers_view = move || match servers.get().flatten() {
         None => view! { <p class="muted">"Loading server pairs…"</p> }.into_any(),
         Some(Err(e)) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
@@ -286,8 +286,9 @@ pub fn EdgeDetail(
             {stats}
             <h3>"Config changes around the time"</h3>
             <ul class="changes" data-test="edge-changes">{change_list}</ul>
-            <h3>"Earlier marks"</h3>
-            {history_view}
+            <h3>"Marks"</h3>
+            {hidden_by.map(|t| view! { <p class="hidden-by" data-test="hidden-by">{t}</p> })}
+            <MarkActions src=src.clone() dst=dst.clone() tick=tick ctx=marks/>
             <h3>"Server pairs contributing most"</h3>
             {servers_view}
         </section>

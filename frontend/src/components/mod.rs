@@ -4,5 +4,6 @@ pub mod account;
 pub mod edge_detail;
 pub mod edge_table;
 pub mod graph_view;
+pub mod mark_actions;
 pub mod root_causes;
 pub mod shell;

@@ -18,6 +18,7 @@ use crate::components::account::{Account, SessionSignal};
 use crate::components::edge_detail::EdgeDetail;
 use crate::components::edge_table::{EdgeTable, TableControls};
 use crate::components::graph_view::{GraphView, ViewBox};
+use crate::components::mark_actions::MarkContext;
 use crate::components::root_causes::RootCauses;
 use crate::format;
 use crate::graph_model;
@@ -59,6 +60,8 @@ struct Screen {
     connected: RwSignal<bool>,
     /// The newest tick the server announced.
     newest: RwSignal<Option<Tick>>,
+    /// Bumped when a mark is made or changed anywhere.
+    marks_version: RwSignal<u64>,
 }
 
 impl Screen {
@@ -79,6 +82,7 @@ impl Screen {
             refresh: RwSignal::new(0),
             connected: RwSignal::new(false),
             newest: RwSignal::new(None),
+            marks_version: RwSignal::new(0),
         }
     }
 
@@ -114,6 +118,7 @@ fn close_stream() {
 /// Opens `GET /api/v1/events` with the given handlers (the browser reconnects by itself).
 fn open_stream(
     on_tick: &js_sys::Function,
+    on_mark: &js_sys::Function,
     on_open: &js_sys::Function,
     on_error: &js_sys::Function,
 ) {
@@ -121,8 +126,10 @@ fn open_stream(
     let Ok(es) = web_sys::EventSource::new("/api/v1/events") else {
         return;
     };
-    if let Err(e) = es.add_event_listener_with_callback("tick", on_tick) {
-        web_sys::console::warn_1(&e);
+    for (name, f) in [("tick", on_tick), ("mark", on_mark)] {
+        if let Err(e) = es.add_event_listener_with_callback(name, f) {
+            web_sys::console::warn_1(&e);
+        }
     }
     es.set_onopen(Some(on_open));
     es.set_onerror(Some(on_error));
@@ -149,18 +156,24 @@ fn follow_events(s: Screen, shown: Memo<Option<Tick>>) {
                 s.refresh.update(|n| *n += 1);
             }
         });
+    // Someone made or changed a mark: every view shows it, live or past.
+    let on_mark = Closure::<dyn FnMut()>::new(move || {
+        s.marks_version.update(|n| *n += 1);
+        s.refresh.update(|n| *n += 1);
+    });
     let on_open = Closure::<dyn FnMut()>::new(move || s.connected.set(true));
     let on_error = Closure::<dyn FnMut()>::new(move || s.connected.set(false));
-    let handlers: (js_sys::Function, js_sys::Function, js_sys::Function) = (
+    let handlers: [js_sys::Function; 4] = [
         on_tick.into_js_value().unchecked_into(),
+        on_mark.into_js_value().unchecked_into(),
         on_open.into_js_value().unchecked_into(),
         on_error.into_js_value().unchecked_into(),
-    );
+    ];
     let Some(document) = web_sys::window().and_then(|w| w.document()) else {
         return;
     };
     if !document.hidden() {
-        open_stream(&handlers.0, &handlers.1, &handlers.2);
+        open_stream(&handlers[0], &handlers[1], &handlers[2], &handlers[3]);
     }
     let doc = document.clone();
     let on_visibility = Closure::<dyn FnMut()>::new(move || {
@@ -168,7 +181,7 @@ fn follow_events(s: Screen, shown: Memo<Option<Tick>>) {
             close_stream();
             s.connected.set(false);
         } else {
-            open_stream(&handlers.0, &handlers.1, &handlers.2);
+            open_stream(&handlers[0], &handlers[1], &handlers[2], &handlers[3]);
             if s.tick.get_untracked().is_none() {
                 s.refresh.update(|n| *n += 1);
             }
@@ -241,7 +254,7 @@ pub fn Shell() -> impl IntoView {
         match analysis.get() {
         None => view! { <div class="state loading" data-test="loading">"Loading the anomalous graph…"</div> }.into_any(),
         Some(Err(e)) => error_state(e, s).into_any(),
-        Some(Ok(a)) => main_view(a, s).into_any(),
+        Some(Ok(a)) => main_view(a, s, session).into_any(),
     }
     };
     view! {
@@ -497,7 +510,12 @@ fn error_state(e: ApiError, s: Screen) -> impl IntoView {
     }
 }
 
-fn main_view(a: Arc<AnalysisResponse>, s: Screen) -> impl IntoView {
+fn main_view(a: Arc<AnalysisResponse>, s: Screen, session: SessionSignal) -> impl IntoView {
+    let marks = MarkContext {
+        session,
+        marks_version: s.marks_version,
+        refresh: s.refresh,
+    };
     let tick = a.tick;
     let pruned = Arc::new(graph_model::pruned(&a));
     let full = LocalResource::new(move || {
@@ -536,7 +554,7 @@ fn main_view(a: Arc<AnalysisResponse>, s: Screen) -> impl IntoView {
     let a3 = a.clone();
     let detail = move || {
         s.selected.get().map(|(src, dst)| {
-            view! { <EdgeDetail analysis=a3.clone() src=src dst=dst chart_metric=s.chart_metric selected=s.selected/> }
+            view! { <EdgeDetail analysis=a3.clone() src=src dst=dst chart_metric=s.chart_metric selected=s.selected marks=marks/> }
         })
     };
     view! {
