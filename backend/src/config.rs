@@ -29,6 +29,63 @@ pub struct Config {
     pub sources: SourcesConfig,
     /// `[auth]`
     pub auth: AuthConfig,
+    /// `[jira]`
+    pub jira: JiraConfig,
+}
+
+/// `[jira]`: incidents become Jira issues (REST API v2, or v3 with Atlassian Document
+/// Format descriptions).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JiraConfig {
+    /// Push incidents to Jira.
+    pub enabled: bool,
+    /// The Jira site, e.g. `https://example.atlassian.net` or a Server/Data Center URL.
+    pub base_url: String,
+    /// REST API version: 2 (Server, Data Center, Cloud) or 3 (Cloud; ADF descriptions).
+    pub api_version: u8,
+    /// Account e-mail, with `api_token` (basic authentication, Cloud).
+    pub email: Option<String>,
+    /// API token for `email`.
+    pub api_token: Option<Secret>,
+    /// Personal access token (bearer authentication, Server/Data Center).
+    pub bearer_token: Option<Secret>,
+    /// Project key issues are created in.
+    pub project: String,
+    /// Issue type name.
+    pub issue_type: String,
+    /// Labels every issue gets (besides `epicenter-incident-<id>`, which finds it again).
+    pub labels: Vec<String>,
+    /// More fields for new issues, as Jira's `fields` object expects them, e.g.
+    /// `priority = { name = "High" }`.
+    pub fields: std::collections::BTreeMap<String, serde_json::Value>,
+    /// Epicenter's address as people reach it, for links back from the issue.
+    pub public_url: String,
+    /// How often open incidents' issues are checked, and failed calls retried (with
+    /// backoff), seconds.
+    pub poll_interval_s: u64,
+    /// How long one call to Jira may take, seconds.
+    pub timeout_s: u64,
+}
+
+impl Default for JiraConfig {
+    fn default() -> Self {
+        JiraConfig {
+            enabled: false,
+            base_url: String::new(),
+            api_version: 2,
+            email: None,
+            api_token: None,
+            bearer_token: None,
+            project: String::new(),
+            issue_type: "Task".into(),
+            labels: vec!["epicenter".into()],
+            fields: Default::default(),
+            public_url: "http://127.0.0.1:8080".into(),
+            poll_interval_s: 60,
+            timeout_s: 10,
+        }
+    }
 }
 
 /// `[detection]`
@@ -307,6 +364,25 @@ impl Config {
                 "auth.proxy_header needs auth.trusted_proxies: the addresses it is believed from"
                     .into(),
             );
+        }
+        let j = &self.jira;
+        if j.enabled {
+            if !(j.base_url.starts_with("http://") || j.base_url.starts_with("https://")) {
+                return Err("jira.base_url must be an http:// or https:// address".into());
+            }
+            if j.project.trim().is_empty() || j.issue_type.trim().is_empty() {
+                return Err("jira.project and jira.issue_type must be set".into());
+            }
+            if ![2, 3].contains(&j.api_version) {
+                return Err("jira.api_version must be 2 or 3".into());
+            }
+            let basic = j.email.is_some() && j.api_token.is_some();
+            if basic == j.bearer_token.is_some() {
+                return Err("jira needs either email and api_token, or bearer_token".into());
+            }
+            if j.poll_interval_s == 0 || j.timeout_s == 0 {
+                return Err("jira.poll_interval_s and jira.timeout_s must be at least 1".into());
+            }
         }
         if self.sources.stale_after_s < 1
             || self.sources.retire_after_s < self.sources.stale_after_s

@@ -25,6 +25,7 @@ pub mod error;
 pub mod handlers;
 pub mod import;
 pub mod ingest;
+pub mod jira;
 pub mod marks;
 pub mod store;
 pub mod topology;
@@ -72,6 +73,10 @@ pub struct AppState {
     pub auth: config::AuthConfig,
     /// Failed logins, for throttling.
     pub logins: Arc<auth::LoginLimiter>,
+    /// When incidents go to Jira: Epicenter's address for links back from issues.
+    pub jira_public_url: Option<String>,
+    /// Wakes the Jira worker (a new incident).
+    pub jira_wake: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -118,6 +123,8 @@ impl AppState {
             topology_path: config.ingest.topology.clone(),
             auth: config.auth.clone(),
             logins: Arc::default(),
+            jira_public_url: config.jira.enabled.then(|| config.jira.public_url.clone()),
+            jira_wake: Arc::default(),
         })
     }
 }

@@ -411,6 +411,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         println!("Demo users (scopes read and write): {users}");
     }
     tokio::spawn(state.detector.clone().run(state.store.clone()));
+    if config.jira.enabled {
+        let jira = epicenter_backend::jira::Jira::new(config.jira.clone())
+            .context("setting up the Jira client")?;
+        tracing::info!(url = %config.jira.base_url, project = %config.jira.project, "incidents go to Jira");
+        tokio::spawn(epicenter_backend::jira::run(
+            state.clone(),
+            std::sync::Arc::new(jira),
+        ));
+    }
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("binding {}", config.server.listen))?;

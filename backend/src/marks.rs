@@ -38,6 +38,34 @@ pub struct StoredMark {
     pub made_at: i64,
     /// Every change, oldest first.
     pub history: Vec<MarkChange>,
+    /// An incident's Jira issue, when Jira is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jira: Option<JiraLink>,
+}
+
+/// Where an incident stands with Jira. The mark record is the outbox: a link without a
+/// key is an issue still to create, retried with backoff until Jira accepts it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct JiraLink {
+    /// The issue key, once created (or found again by its label).
+    pub key: Option<String>,
+    /// The issue's address in Jira's web interface.
+    pub url: Option<String>,
+    /// Its status name, as last seen.
+    pub status: Option<String>,
+    /// Calls that failed so far; after the first, creation searches by label first.
+    pub attempts: u32,
+    /// Do not call before this time, Unix seconds.
+    pub next_at: i64,
+    /// The last failure, readable.
+    pub last_error: Option<String>,
+    /// Jira refused the issue (a 4xx other than 429): not retried until restart.
+    pub failed: bool,
+    /// The severity last reported to Jira (at creation, or in a comment).
+    pub reported_severity: f64,
+    /// The issue's description: everything known when the incident was opened.
+    #[serde(default)]
+    pub description: String,
 }
 
 impl StoredMark {
@@ -122,6 +150,13 @@ pub fn view(m: &StoredMark, name: &dyn Fn(ClusterId) -> String) -> MarkView {
                 what: h.what.clone(),
             })
             .collect(),
+        jira: m.jira.as_ref().map(|j| graph_core::api::JiraView {
+            key: j.key.clone(),
+            url: j.url.clone(),
+            status: j.status.clone(),
+            error: j.last_error.clone(),
+            pending: j.key.is_none() && !j.failed,
+        }),
     }
 }
 
@@ -163,6 +198,7 @@ mod tests {
             author_name: "Alice".into(),
             made_at: 0,
             history: vec![],
+            jira: None,
         }
     }
 

@@ -26,6 +26,8 @@
 //! # }
 //! ```
 
+pub mod fake_jira;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

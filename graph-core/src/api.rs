@@ -378,6 +378,24 @@ pub struct MarkView {
     pub made_at: i64,
     /// Every change, oldest first.
     pub history: Vec<MarkChangeView>,
+    /// An incident's Jira issue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jira: Option<JiraView>,
+}
+
+/// An incident's Jira issue as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JiraView {
+    /// The issue key, once created.
+    pub key: Option<String>,
+    /// Its address in Jira.
+    pub url: Option<String>,
+    /// Its status, as last seen.
+    pub status: Option<String>,
+    /// Why the last call failed, in Jira's words where it gave them.
+    pub error: Option<String>,
+    /// Still to be created (Jira was down or slow; retried with backoff).
+    pub pending: bool,
 }
 
 /// One change in a mark's history.

@@ -284,9 +284,23 @@ fn create_blocking(
             by: who.name.clone(),
             what: "created".into(),
         }],
+        jira: (req.kind == MarkKind::Incident && state.jira_public_url.is_some()).then(|| {
+            crate::marks::JiraLink {
+                reported_severity: severity,
+                ..Default::default()
+            }
+        }),
     };
-    let id = store.insert_mark(&mark)?;
     let mut mark = mark;
+    if let (true, Some(public)) = (mark.jira.is_some(), state.jira_public_url.as_deref()) {
+        // The issue tells what was known when the incident was opened, before the mark
+        // hides its edges; written with the mark, so the outbox never sees it without.
+        let description = crate::jira::describe(state, &mark, public)?;
+        if let Some(link) = mark.jira.as_mut() {
+            link.description = description;
+        }
+    }
+    let id = store.insert_mark(&mark)?;
     mark.mark.id = id;
     tracing::info!(id, kind = ?mark.mark.kind, by = %who.name, "mark created");
     reanalyse(state, mark.first_tick(), tick, now)?;
@@ -294,6 +308,7 @@ fn create_blocking(
         .analyzer
         .events
         .send(ServerEvent::Mark(MarkEvent { id, version: 1 }));
+    state.jira_wake.notify_one();
     Ok((StatusCode::CREATED, Json(view(&mark, &names(&registry)))))
 }
 

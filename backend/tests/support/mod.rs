@@ -110,7 +110,16 @@ impl TestApp {
                 epicenter_backend::demo::load_demo(&mut store, end, weeks).unwrap();
             }
         }
+        config.validate().unwrap();
         let state = AppState::open(&config).unwrap();
+        if config.jira.enabled {
+            // As `serve` does.
+            let jira = epicenter_backend::jira::Jira::new(config.jira.clone()).unwrap();
+            tokio::spawn(epicenter_backend::jira::run(
+                state.clone(),
+                std::sync::Arc::new(jira),
+            ));
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move {
