@@ -471,6 +471,7 @@ mod tests {
         c.validate().unwrap();
         let d = Config::default();
         assert_eq!(c.auth, d.auth);
+        assert_eq!(c.jira, d.jira);
         assert_eq!(c.detection, d.detection);
         assert_eq!(c.retention, d.retention);
         assert_eq!(c.sources, d.sources);

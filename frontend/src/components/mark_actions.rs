@@ -158,6 +158,25 @@ pub fn MarkActions(src: String, dst: String, tick: Tick, ctx: MarkContext) -> im
                         .map(|h| format!("v{} {} by {} at {}", h.version, h.what, h.by, format::time(h.at)))
                         .collect::<Vec<_>>()
                         .join("\n");
+                    let jira = m.jira.clone().map(|j| match (j.key, j.url, j.error) {
+                        (Some(key), url, _) => {
+                            let status = j.status.map(|s| format!(" ({s})")).unwrap_or_default();
+                            view! {
+                                <p class="jira" data-test="jira">"Jira: "
+                                    <a href=url.unwrap_or_default() target="_blank" rel="noopener noreferrer" data-test="jira-key">{key}</a>
+                                    {status}
+                                </p>
+                            }
+                            .into_any()
+                        }
+                        (None, _, Some(err)) => view! {
+                            <p class="jira error" role="alert" data-test="jira-error">
+                                {if j.pending { "Jira: not created yet, retrying: " } else { "Jira: " }}{err}
+                            </p>
+                        }
+                        .into_any(),
+                        (None, _, None) => view! { <p class="jira muted" data-test="jira-pending">"Jira: creating the issue…"</p> }.into_any(),
+                    });
                     view! {
                         <li class="mark-item" class:active=active data-test="mark" data-kind=kind_param(m.kind) title=history>
                             <span class="kind">{kind_label(m.kind)}</span>
@@ -165,6 +184,7 @@ pub fn MarkActions(src: String, dst: String, tick: Tick, ctx: MarkContext) -> im
                             <span class="muted">{format!(" · {} · {status}", format::time(m.created))}</span>
                             {close_button}
                             <p class="reason" data-test="mark-reason">{m.description.clone()}</p>
+                            {jira}
                         </li>
                     }
                 })
