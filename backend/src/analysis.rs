@@ -50,12 +50,14 @@ pub struct Analyzer {
 }
 
 /// What the server tells open browsers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServerEvent {
     /// A tick was analysed.
     Tick(TickEvent),
     /// A mark was made or changed.
     Mark(graph_core::api::MarkEvent),
+    /// Who looks at which edge changed: everyone present.
+    Presence(Vec<graph_core::api::PresenceView>),
 }
 
 /// Fan-out of [`ServerEvent`]s to every open event stream. Slow listeners lose the

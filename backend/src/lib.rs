@@ -27,6 +27,7 @@ pub mod import;
 pub mod ingest;
 pub mod jira;
 pub mod marks;
+pub mod presence;
 pub mod store;
 pub mod topology;
 
@@ -77,6 +78,8 @@ pub struct AppState {
     pub jira_public_url: Option<String>,
     /// Wakes the Jira worker (a new incident).
     pub jira_wake: Arc<tokio::sync::Notify>,
+    /// Who looks at which edge.
+    pub presence: Arc<presence::Presence>,
 }
 
 impl AppState {
@@ -125,6 +128,7 @@ impl AppState {
             logins: Arc::default(),
             jira_public_url: config.jira.enabled.then(|| config.jira.public_url.clone()),
             jira_wake: Arc::default(),
+            presence: Arc::default(),
         })
     }
 }
@@ -164,6 +168,10 @@ pub fn app(state: AppState) -> Router {
             get(handlers::marks::list).post(handlers::marks::create),
         )
         .route("/marks/{id}", axum::routing::patch(handlers::marks::update))
+        .route(
+            "/presence",
+            get(handlers::presence::list).post(handlers::presence::report),
+        )
         .route(
             "/session",
             get(handlers::session::current)

@@ -411,6 +411,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         println!("Demo users (scopes read and write): {users}");
     }
     tokio::spawn(state.detector.clone().run(state.store.clone()));
+    // People who stopped reporting leave everyone's screens.
+    let sweeper = state.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+            let now = epicenter_backend::analysis::unix_now();
+            if sweeper.presence.sweep(now) {
+                sweeper
+                    .analyzer
+                    .events
+                    .send(epicenter_backend::analysis::ServerEvent::Presence(
+                        sweeper.presence.list(now),
+                    ));
+            }
+        }
+    });
     if config.jira.enabled {
         let jira = epicenter_backend::jira::Jira::new(config.jira.clone())
             .context("setting up the Jira client")?;

@@ -144,6 +144,44 @@ async fn every_write_endpoint_refuses_anything_short_of_the_right_credentials() 
             assert!(text.contains("lacks the"), "{text}");
         }
     }
+    // Reporting presence needs someone signed in, and the CSRF token with a cookie
+    // (viola signed out above, through the last write: sign in again).
+    let viola = browser(&app, "viola").await;
+    let report = r#"{"edge": "web>db"}"#;
+    let (status, _) = send(
+        &app,
+        "POST",
+        "/api/v1/presence",
+        "application/json",
+        report,
+        &[],
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (status, _) = send(
+        &app,
+        "POST",
+        "/api/v1/presence",
+        "application/json",
+        report,
+        &[("cookie", &viola.cookie)],
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, text) = send(
+        &app,
+        "POST",
+        "/api/v1/presence",
+        "application/json",
+        report,
+        &[("cookie", &viola.cookie), ("x-csrf-token", &viola.csrf)],
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        text.contains("Viola Reader") && text.contains("web>db"),
+        "{text}"
+    );
     // Nothing refused reached the store.
     let topo = app.get_json("/api/v1/topology").await;
     assert_eq!(topo["clusters"].as_array().unwrap().len(), 0, "{topo}");

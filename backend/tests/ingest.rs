@@ -32,7 +32,7 @@ async fn writes_need_a_token_with_the_ingest_scope() {
         body(res).await["error"]
             .as_str()
             .unwrap()
-            .contains("needs an API token")
+            .contains("needs credentials")
     );
     let res = app
         .ingest(Some("epi_not_a_real_token"), batch.clone())

@@ -239,6 +239,7 @@ async fn every_documented_operation_is_routed_and_every_route_documented() {
         "GET /api/v1/health",
         "GET /api/v1/marks",
         "GET /api/v1/openapi.json",
+        "GET /api/v1/presence",
         "GET /api/v1/services/{service}/episodes",
         "GET /api/v1/session",
         "GET /api/v1/snapshots",
@@ -255,6 +256,7 @@ async fn every_documented_operation_is_routed_and_every_route_documented() {
         "POST /api/v1/ingest/activity",
         "POST /api/v1/ingest/calls",
         "POST /api/v1/marks",
+        "POST /api/v1/presence",
         "POST /api/v1/session",
         "POST /api/v1/topology/reload",
     ];

@@ -380,6 +380,15 @@ async fn a_mark_made_by_one_user_appears_on_another_users_screen_without_reload(
 
             h.browser.goto(&link).await?;
             sign_in(&h.browser, "alice", "alice-on-call").await?;
+            // Each sees who else looks at the same edge.
+            h.wait_for_text("[data-test=presence]", "Bob Chen is looking at this edge")
+                .await?;
+            wait_for_text(
+                &bob,
+                "[data-test=presence]",
+                "Alice Martin is looking at this edge",
+            )
+            .await?;
             h.wait_for("[data-test=mark-known_anomaly]")
                 .await?
                 .click()
@@ -443,6 +452,84 @@ async fn a_mark_made_by_one_user_appears_on_another_users_screen_without_reload(
                 "the known anomaly still shows as a new anomaly for bob"
             );
             save_screenshot(&bob, "marks-second-user").await?;
+            anyhow::Ok(())
+        }
+        .await;
+        bob.close().await?;
+        outcome
+    })
+    .await
+}
+
+/// An incident goes to (a fake) Jira as exactly one issue with the expected project,
+/// summary, description and labels; when Jira resolves it, the incident closes in both
+/// people's browsers without a reload.
+#[tokio::test]
+async fn an_incident_goes_to_jira_once_and_closes_in_both_browsers_when_resolved()
+-> anyhow::Result<()> {
+    let jira = epicenter_e2e::fake_jira::FakeJira::start().await?;
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("epicenter.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[jira]\nenabled = true\nbase_url = \"{}\"\nemail = \"epicenter@example.com\"\napi_token = \"t0k3n\"\nproject = \"OPS\"\nissue_type = \"Incident\"\nlabels = [\"epicenter\"]\npublic_url = \"https://epicenter.example.com\"\npoll_interval_s = 1\ntimeout_s = 2\n",
+            jira.base
+        ),
+    )?;
+    let config = config.display().to_string();
+    let mut args = DEMO.to_vec();
+    args.extend(["--config", config.as_str()]);
+    Harness::run("incident-jira", &args, async |h| {
+        let link = h.url(&format!("/?tick={INCIDENT_TICK}&edge={PROXY}%3E{CDB}"));
+        let sign_in = async |b: &fantoccini::Client, name: &str, password: &str| {
+            wait_for(b, "[data-test=sign-in]").await?.click().await?;
+            wait_for(b, "[data-test=sign-in-name]").await?.send_keys(name).await?;
+            wait_for(b, "[data-test=sign-in-password]").await?.send_keys(password).await?;
+            wait_for(b, "[data-test=sign-in-submit]").await?.click().await?;
+            wait_for(b, "[data-test=signed-in]").await?;
+            anyhow::Ok(())
+        };
+        let bob = h.another_browser().await?;
+        let outcome = async {
+            bob.goto(&link).await?;
+            sign_in(&bob, "bob", "bob-on-call").await?;
+            h.browser.goto(&link).await?;
+            sign_in(&h.browser, "alice", "alice-on-call").await?;
+            h.wait_for("[data-test=mark-incident]").await?.click().await?;
+            h.wait_for("[data-test=mark-description]")
+                .await?
+                .send_keys("Messaging history loads slowly\nconversation storage latency x4")
+                .await?;
+            h.wait_for("[data-test=mark-submit]").await?.click().await?;
+            h.wait_for_text("[data-test=jira-key]", "OPS-1").await?;
+            wait_for_text(&bob, "[data-test=jira-key]", "OPS-1").await?;
+            let issues = jira.issues();
+            assert_eq!(issues.len(), 1, "exactly one issue");
+            let f = &issues[0].fields;
+            assert_eq!(f["project"]["key"], "OPS");
+            assert_eq!(f["issuetype"]["name"], "Incident");
+            assert_eq!(f["summary"], "Epicenter incident #1: Messaging history loads slowly");
+            assert_eq!(f["labels"], serde_json::json!(["epicenter", "epicenter-incident-1"]));
+            let d = f["description"].as_str().unwrap_or_default();
+            for needle in [
+                "conversation storage latency x4",
+                "Opened by Alice Martin",
+                "- messaging-proxy -> messaging-conversation-cdb: latency",
+                "1. messaging-conversation-cdb (score",
+                "Lower compaction threads",
+                "In Epicenter: https://epicenter.example.com/?tick=1794996900&edge=messaging-proxy%3Emessaging-conversation-cdb",
+            ] {
+                assert!(d.contains(needle), "description lacks {needle:?}:\n{d}");
+            }
+            save_screenshot(&h.browser, "incident-in-jira").await?;
+            // Jira resolves it: both screens show the incident closed.
+            jira.resolve("OPS-1");
+            h.wait_for_text("[data-test=mark-status]", "ended").await?;
+            wait_for_text(&bob, "[data-test=mark-status]", "ended").await?;
+            wait_for_text(&bob, "[data-test=jira]", "(Done)").await?;
+            assert_eq!(jira.create_calls(), 1);
+            save_screenshot(&bob, "incident-closed-by-jira").await?;
             anyhow::Ok(())
         }
         .await;

@@ -2,7 +2,8 @@
 
 use graph_core::api::{
     ActivityResponse, AnalysisResponse, ChangeView, EdgeSeriesResponse, ErrorBody,
-    FullGraphResponse, Health, MarkView, ServerPairsResponse, SessionView, SourcesResponse,
+    FullGraphResponse, Health, MarkView, PresenceView, ServerPairsResponse, SessionView,
+    SourcesResponse,
 };
 use graph_core::model::Tick;
 use serde::de::DeserializeOwned;
@@ -192,4 +193,23 @@ pub async fn update_mark(
     body: &serde_json::Value,
 ) -> Result<MarkView, ApiError> {
     write_json("PATCH", &format!("/api/v1/marks/{id}"), csrf, body).await
+}
+
+/// `GET /api/v1/presence`: who is looking at which edge.
+pub async fn presence() -> Result<Vec<PresenceView>, ApiError> {
+    get_json("/api/v1/presence").await
+}
+
+/// `POST /api/v1/presence`: this browser looks at `edge` (`caller>callee`) or none.
+pub async fn report_presence(
+    csrf: &str,
+    edge: Option<String>,
+) -> Result<Vec<PresenceView>, ApiError> {
+    write_json(
+        "POST",
+        "/api/v1/presence",
+        csrf,
+        &serde_json::json!({ "edge": edge }),
+    )
+    .await
 }

@@ -419,3 +419,14 @@ pub struct MarkEvent {
     /// Its version now.
     pub version: u64,
 }
+
+/// Someone looking at the screen: `GET /api/v1/presence` and the `presence` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceView {
+    /// Account name.
+    pub name: String,
+    /// Name shown.
+    pub display_name: String,
+    /// The edge they have selected, `caller>callee`.
+    pub edge: Option<String>,
+}

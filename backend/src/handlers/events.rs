@@ -31,6 +31,10 @@ pub async fn events(
                 .event("mark")
                 .json_data(e)
                 .unwrap_or_else(|_| Event::default().event("mark")),
+            Ok(ServerEvent::Presence(list)) => Event::default()
+                .event("presence")
+                .json_data(list)
+                .unwrap_or_else(|_| Event::default().event("presence")),
             Err(RecvError::Lagged(n)) => Event::default().event("lagged").data(n.to_string()),
             Err(RecvError::Closed) => return None,
         };

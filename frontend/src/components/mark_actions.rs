@@ -28,6 +28,8 @@ pub struct MarkContext {
     pub marks_version: RwSignal<u64>,
     /// Bumped to fetch the analysis again.
     pub refresh: RwSignal<u64>,
+    /// Who is looking at which edge.
+    pub presence: RwSignal<Vec<graph_core::api::PresenceView>>,
 }
 
 fn kind_label(k: MarkKind) -> &'static str {
@@ -49,6 +51,20 @@ fn kind_param(k: MarkKind) -> &'static str {
 /// The marks on `src → dst` and the actions on it at `tick`.
 #[component]
 pub fn MarkActions(src: String, dst: String, tick: Tick, ctx: MarkContext) -> impl IntoView {
+    let key = format!("{src}>{dst}");
+    let others = move || {
+        let me = ctx.session.with(|s| s.as_ref().map(|s| s.name.clone()));
+        let names: Vec<String> = ctx.presence.with(|p| {
+            p.iter()
+                .filter(|v| v.edge.as_deref() == Some(key.as_str()) && Some(&v.name) != me.as_ref())
+                .map(|v| v.display_name.clone())
+                .collect()
+        });
+        (!names.is_empty()).then(|| {
+            let verb = if names.len() == 1 { "is" } else { "are" };
+            view! { <p class="presence" data-test="presence">{format!("👀 {} {verb} looking at this edge", names.join(", "))}</p> }
+        })
+    };
     let (s1, d1) = (src.clone(), dst.clone());
     let marks = LocalResource::new(move || {
         ctx.marks_version.track();
@@ -181,7 +197,8 @@ pub fn MarkActions(src: String, dst: String, tick: Tick, ctx: MarkContext) -> im
                         <li class="mark-item" class:active=active data-test="mark" data-kind=kind_param(m.kind) title=history>
                             <span class="kind">{kind_label(m.kind)}</span>
                             " by "<strong data-test="mark-author">{m.author_name.clone()}</strong>
-                            <span class="muted">{format!(" · {} · {status}", format::time(m.created))}</span>
+                            <span class="muted">" · "{format::time(m.created)}" · "</span>
+                            <span class="muted" data-test="mark-status">{status}</span>
                             {close_button}
                             <p class="reason" data-test="mark-reason">{m.description.clone()}</p>
                             {jira}
@@ -259,6 +276,7 @@ pub fn MarkActions(src: String, dst: String, tick: Tick, ctx: MarkContext) -> im
     };
     view! {
         <div class="mark-actions" data-test="mark-actions">
+            {others}
             {buttons}
             {form_view}
             {move || error.get().map(|e| view! { <p class="error" role="alert" data-test="mark-error">{e}</p> })}

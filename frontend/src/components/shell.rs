@@ -62,6 +62,8 @@ struct Screen {
     newest: RwSignal<Option<Tick>>,
     /// Bumped when a mark is made or changed anywhere.
     marks_version: RwSignal<u64>,
+    /// Who is looking at which edge.
+    presence: RwSignal<Vec<graph_core::api::PresenceView>>,
 }
 
 impl Screen {
@@ -83,6 +85,7 @@ impl Screen {
             connected: RwSignal::new(false),
             newest: RwSignal::new(None),
             marks_version: RwSignal::new(0),
+            presence: RwSignal::new(Vec::new()),
         }
     }
 
@@ -119,6 +122,7 @@ fn close_stream() {
 fn open_stream(
     on_tick: &js_sys::Function,
     on_mark: &js_sys::Function,
+    on_presence: &js_sys::Function,
     on_open: &js_sys::Function,
     on_error: &js_sys::Function,
 ) {
@@ -126,7 +130,11 @@ fn open_stream(
     let Ok(es) = web_sys::EventSource::new("/api/v1/events") else {
         return;
     };
-    for (name, f) in [("tick", on_tick), ("mark", on_mark)] {
+    for (name, f) in [
+        ("tick", on_tick),
+        ("mark", on_mark),
+        ("presence", on_presence),
+    ] {
         if let Err(e) = es.add_event_listener_with_callback(name, f) {
             web_sys::console::warn_1(&e);
         }
@@ -161,11 +169,22 @@ fn follow_events(s: Screen, shown: Memo<Option<Tick>>) {
         s.marks_version.update(|n| *n += 1);
         s.refresh.update(|n| *n += 1);
     });
+    let on_presence =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+            if let Some(list) = e
+                .data()
+                .as_string()
+                .and_then(|d| serde_json::from_str::<Vec<graph_core::api::PresenceView>>(&d).ok())
+            {
+                s.presence.set(list);
+            }
+        });
     let on_open = Closure::<dyn FnMut()>::new(move || s.connected.set(true));
     let on_error = Closure::<dyn FnMut()>::new(move || s.connected.set(false));
-    let handlers: [js_sys::Function; 4] = [
+    let handlers: [js_sys::Function; 5] = [
         on_tick.into_js_value().unchecked_into(),
         on_mark.into_js_value().unchecked_into(),
+        on_presence.into_js_value().unchecked_into(),
         on_open.into_js_value().unchecked_into(),
         on_error.into_js_value().unchecked_into(),
     ];
@@ -173,7 +192,13 @@ fn follow_events(s: Screen, shown: Memo<Option<Tick>>) {
         return;
     };
     if !document.hidden() {
-        open_stream(&handlers[0], &handlers[1], &handlers[2], &handlers[3]);
+        open_stream(
+            &handlers[0],
+            &handlers[1],
+            &handlers[2],
+            &handlers[3],
+            &handlers[4],
+        );
     }
     let doc = document.clone();
     let on_visibility = Closure::<dyn FnMut()>::new(move || {
@@ -181,7 +206,13 @@ fn follow_events(s: Screen, shown: Memo<Option<Tick>>) {
             close_stream();
             s.connected.set(false);
         } else {
-            open_stream(&handlers[0], &handlers[1], &handlers[2], &handlers[3]);
+            open_stream(
+                &handlers[0],
+                &handlers[1],
+                &handlers[2],
+                &handlers[3],
+                &handlers[4],
+            );
             if s.tick.get_untracked().is_none() {
                 s.refresh.update(|n| *n += 1);
             }
@@ -204,6 +235,38 @@ fn follow_events(s: Screen, shown: Memo<Option<Tick>>) {
     // Both live as long as the page.
     on_visibility.forget();
     on_hide.forget();
+}
+
+/// While signed in: tells the server which edge this browser looks at, when the
+/// selection changes and every 20 s, and keeps the list of who looks where.
+fn report_presence(s: Screen, session: SessionSignal) {
+    let send = move || {
+        let Some(csrf) = session.get_untracked().and_then(|x| x.csrf_token) else {
+            return;
+        };
+        let edge = s.selected.get_untracked().map(|(a, b)| format!("{a}>{b}"));
+        leptos::task::spawn_local(async move {
+            match api::report_presence(&csrf, edge).await {
+                Ok(list) => s.presence.set(list),
+                Err(e) => web_sys::console::warn_1(&e.to_string().into()),
+            }
+        });
+    };
+    Effect::new(move |_| {
+        session.track();
+        s.selected.track();
+        send();
+    });
+    let beat = Closure::<dyn FnMut()>::new(send);
+    if let Some(w) = web_sys::window()
+        && let Err(e) = w.set_interval_with_callback_and_timeout_and_arguments_0(
+            beat.as_ref().unchecked_ref(),
+            20_000,
+        )
+    {
+        web_sys::console::warn_1(&e);
+    }
+    beat.forget();
 }
 
 /// The main screen.
@@ -232,6 +295,7 @@ pub fn Shell() -> impl IntoView {
     });
     Effect::new(move |_| replace_url(&s.state().to_query()));
     follow_events(s, shown);
+    report_presence(s, session);
     let keys = window_event_listener(leptos::ev::keydown, move |ev| {
         let typing = ev
             .target()
@@ -515,6 +579,7 @@ fn main_view(a: Arc<AnalysisResponse>, s: Screen, session: SessionSignal) -> imp
         session,
         marks_version: s.marks_version,
         refresh: s.refresh,
+        presence: s.presence,
     };
     let tick = a.tick;
     let pruned = Arc::new(graph_model::pruned(&a));
