@@ -243,3 +243,77 @@ async fn jira_refusing_fields_is_shown_readably_and_not_retried() {
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(jira.create_calls(), 1, "a refusal is not retried");
 }
+
+#[tokio::test]
+async fn an_incident_that_gets_worse_is_reported_on_its_issue() {
+    let jira = FakeJira::start().await.unwrap();
+    let app = app_with(&jira, 2).await;
+    // An edge anomalous at the newest tick that was clearly less severe earlier.
+    let latest = app.get_json("/api/v1/analysis").await;
+    let newest = latest["tick"].as_i64().unwrap();
+    let sev = |a: &serde_json::Value, src: &serde_json::Value, dst: &serde_json::Value| {
+        a["snapshot"]["pruned"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| {
+                e["role"] == "anomalous" && e["edge"]["src"] == *src && e["edge"]["dst"] == *dst
+            })
+            .and_then(|e| e["severity"].as_f64())
+    };
+    let mut pick = None;
+    'search: for back in 1..12 {
+        let t = newest - back * 300;
+        let earlier = app.get_json(&format!("/api/v1/analysis?tick={t}")).await;
+        for e in latest["snapshot"]["pruned"]["edges"].as_array().unwrap() {
+            let (src, dst) = (&e["edge"]["src"], &e["edge"]["dst"]);
+            if let (Some(now), Some(then)) = (sev(&latest, src, dst), sev(&earlier, src, dst))
+                && now > then + 1.0
+            {
+                let name = |id: &serde_json::Value| {
+                    latest["clusters"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|c| c["id"] == *id)
+                        .unwrap()["name"]
+                        .as_str()
+                        .unwrap()
+                        .to_string()
+                };
+                pick = Some((t, name(src), name(dst), then, now));
+                break 'search;
+            }
+        }
+    }
+    let (t, src, dst, then, now) = pick.expect("an edge that got worse towards the newest tick");
+    let res = app
+        .client
+        .post(format!("{}/api/v1/marks", app.base))
+        .bearer_auth(&app.write_token)
+        .header("content-type", "application/json")
+        .body(serde_json::json!({"kind": "incident", "tick": t, "edge": {"src": src, "dst": dst}, "description": "watching it"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    mark_until(&app, "never reported as worse", |m| {
+        m["history"].as_array().unwrap().iter().any(|h| {
+            h["what"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("reported to OPS-1: got worse")
+        })
+    })
+    .await;
+    let comments = &jira.issues()[0].comments;
+    assert_eq!(comments.len(), 1, "one comment for one worsening");
+    let text = comments[0].as_str().unwrap();
+    assert!(
+        text.contains("got worse") && text.contains(&format!("against {then:.1}")),
+        "{text} ({then} -> {now})"
+    );
+    // Not reported again while it stays as bad.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(jira.issues()[0].comments.len(), 1);
+}

@@ -315,6 +315,15 @@ async fn new_session(webdriver: &str) -> Result<Client> {
     let serde_json::Value::Object(caps) = caps else {
         unreachable!("a JSON object literal")
     };
+    // Built together with the server's crates, rustls has both the ring and the aws-lc-rs
+    // provider and cannot choose: choose for the process. An error means a provider is
+    // installed already, which is all that is needed.
+    if rustls::crypto::ring::default_provider()
+        .install_default()
+        .is_err()
+    {
+        // Installed by an earlier session in this process.
+    }
     ClientBuilder::rustls()
         .context("TLS setup for the WebDriver client")?
         .capabilities(caps)

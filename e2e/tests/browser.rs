@@ -452,6 +452,38 @@ async fn a_mark_made_by_one_user_appears_on_another_users_screen_without_reload(
                 "the known anomaly still shows as a new anomaly for bob"
             );
             save_screenshot(&bob, "marks-second-user").await?;
+
+            // Alice opens one incident for the rest of the graph, from a prefilled text.
+            h.wait_for("[data-test=graph-incident]")
+                .await?
+                .click()
+                .await?;
+            let text = h.wait_for("[data-test=graph-incident-text]").await?;
+            let prefilled = text.prop("value").await?.unwrap_or_default();
+            for needle in [
+                "messaging-conversation-cdb likely root cause of",
+                "Edges:\n- ",
+                "Likely root causes:\n1. messaging-conversation-cdb: calls into",
+                "Config changes:\n- CHG-",
+                "View: http",
+            ] {
+                assert!(
+                    prefilled.contains(needle),
+                    "prefilled text lacks {needle:?}:\n{prefilled}"
+                );
+            }
+            h.wait_for("[data-test=graph-incident-submit]")
+                .await?
+                .click()
+                .await?;
+            // Everything anomalous is now covered: bob's table says so.
+            wait_for_text(
+                &bob,
+                "[data-test=no-anomalies]",
+                "No anomalies at this tick",
+            )
+            .await?;
+            wait_for_text(&bob, "[data-test=open-incidents]", "1 open incident").await?;
             anyhow::Ok(())
         }
         .await;
@@ -497,9 +529,16 @@ async fn an_incident_goes_to_jira_once_and_closes_in_both_browsers_when_resolved
             h.browser.goto(&link).await?;
             sign_in(&h.browser, "alice", "alice-on-call").await?;
             h.wait_for("[data-test=mark-incident]").await?.click().await?;
-            h.wait_for("[data-test=mark-description]")
-                .await?
-                .send_keys("Messaging history loads slowly\nconversation storage latency x4")
+            // The incident form starts from everything known; alice writes her own title.
+            let text = h.wait_for("[data-test=mark-description]").await?;
+            let prefilled = text.prop("value").await?.unwrap_or_default();
+            assert!(
+                prefilled.starts_with("messaging-proxy -> messaging-conversation-cdb anomalous\n"),
+                "{prefilled}"
+            );
+            assert!(prefilled.contains("Likely root causes:"), "{prefilled}");
+            text.clear().await?;
+            text.send_keys("Messaging history loads slowly\nconversation storage latency x4")
                 .await?;
             h.wait_for("[data-test=mark-submit]").await?.click().await?;
             h.wait_for_text("[data-test=jira-key]", "OPS-1").await?;

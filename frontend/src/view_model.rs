@@ -180,6 +180,71 @@ pub fn edge_rows(a: &AnalysisResponse) -> Vec<EdgeRow> {
     rows
 }
 
+/// A prefilled incident text: a title line, then everything known at the tick (the
+/// edges with their changes, the ranked causes with explanations, linked config changes)
+/// and `link` back to the view. People edit it before opening the incident.
+pub fn incident_text(a: &AnalysisResponse, edges: &[EdgeKey], link: &str) -> String {
+    let names = names(a);
+    let name = |id: ClusterId| {
+        names
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| format!("#{}", id.0))
+    };
+    let top = a.snapshot.ranking.candidates.first();
+    let title = match (top, edges) {
+        (_, [e]) => format!("{} -> {} anomalous", name(e.src), name(e.dst)),
+        (Some(c), _) => format!(
+            "{} likely root cause of {} anomalous edges",
+            c.name,
+            edges.len()
+        ),
+        (None, _) => format!("{} anomalous edges", edges.len()),
+    };
+    let mut t = format!("{title}\n\nEdges:\n");
+    for e in edges {
+        let detail = anomalies(a, *e)
+            .iter()
+            .map(|x| {
+                format!(
+                    "{} {} ({} vs {})",
+                    x.metric,
+                    crate::format::change(x.metric, x.value, x.expected, x.rel_deviation),
+                    crate::format::value(x.metric, x.value),
+                    crate::format::value(x.metric, x.expected)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        t.push_str(&format!("- {} -> {}: {detail}\n", name(e.src), name(e.dst)));
+    }
+    if !a.snapshot.ranking.candidates.is_empty() {
+        t.push_str("\nLikely root causes:\n");
+        for c in a.snapshot.ranking.candidates.iter().take(3) {
+            t.push_str(&format!("{}. {}: {}\n", c.rank, c.name, c.explanation));
+        }
+    }
+    if !a.snapshot.links.changes.is_empty() {
+        t.push_str("\nConfig changes:\n");
+        for c in &a.snapshot.links.changes {
+            t.push_str(&format!("- {} by {}\n", c.description, c.author));
+        }
+    }
+    t.push_str(&format!("\nView: {link}\n"));
+    t
+}
+
+/// The anomalous edges of the pruned graph.
+pub fn anomalous_edges(a: &AnalysisResponse) -> Vec<EdgeKey> {
+    a.snapshot
+        .pruned
+        .edges
+        .iter()
+        .filter(|e| e.role == EdgeRole::Anomalous)
+        .map(|e| e.edge)
+        .collect()
+}
+
 /// The CSS class of a metric (colour and line pattern).
 pub fn metric_class(m: Metric) -> &'static str {
     match m {

@@ -191,6 +191,12 @@ pub fn EdgeDetail(
             .into_any()
     };
 
+    let here = web_sys::window()
+        .and_then(|w| w.location().href().ok())
+        .unwrap_or_default();
+    let incident = edge
+        .map(|e| crate::view_model::incident_text(&analysis, &[e], &here))
+        .unwrap_or_default();
     let hidden_by = edge.and_then(|e| {
         let h = analysis
             .snapshot
@@ -288,7 +294,7 @@ pub fn EdgeDetail(
             <ul class="changes" data-test="edge-changes">{change_list}</ul>
             <h3>"Marks"</h3>
             {hidden_by.map(|t| view! { <p class="hidden-by" data-test="hidden-by">{t}</p> })}
-            <MarkActions src=src.clone() dst=dst.clone() tick=tick ctx=marks/>
+            <MarkActions src=src.clone() dst=dst.clone() tick=tick ctx=marks incident_text=incident onset=onset/>
             <h3>"Server pairs contributing most"</h3>
             {servers_view}
         </section>

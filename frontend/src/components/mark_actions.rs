@@ -50,7 +50,17 @@ fn kind_param(k: MarkKind) -> &'static str {
 
 /// The marks on `src → dst` and the actions on it at `tick`.
 #[component]
-pub fn MarkActions(src: String, dst: String, tick: Tick, ctx: MarkContext) -> impl IntoView {
+pub fn MarkActions(
+    src: String,
+    dst: String,
+    tick: Tick,
+    ctx: MarkContext,
+    /// Prefilled text of an incident on this edge.
+    incident_text: String,
+    /// The edge's onset, offered as a new trend's start.
+    onset: Option<Tick>,
+) -> impl IntoView {
+    let trend_from: RwSignal<Tick> = RwSignal::new(tick);
     let key = format!("{src}>{dst}");
     let others = move || {
         let me = ctx.session.with(|s| s.as_ref().map(|s| s.name.clone()));
@@ -98,6 +108,9 @@ pub fn MarkActions(src: String, dst: String, tick: Tick, ctx: MarkContext) -> im
         });
         if kind == MarkKind::KnownAnomaly {
             body["until"] = (tick + expiry.get_untracked()).into();
+        }
+        if kind == MarkKind::NewTrend {
+            body["from"] = trend_from.get_untracked().into();
         }
         busy.set(true);
         error.set(None);
@@ -231,7 +244,18 @@ pub fn MarkActions(src: String, dst: String, tick: Tick, ctx: MarkContext) -> im
                             class="mark-button"
                             class:active=move || form.get() == Some(k)
                             data-test=format!("mark-{}", kind_param(k))
-                            on:click=move |_| form.update(|f| *f = if *f == Some(k) { None } else { Some(k) })
+                            on:click={
+                                let text = incident_text.clone();
+                                move |_| {
+                                    form.update(|f| *f = if *f == Some(k) { None } else { Some(k) });
+                                    // An incident starts from everything known; people edit it.
+                                    if form.get_untracked() == Some(MarkKind::Incident)
+                                        && description.with_untracked(|d| d.trim().is_empty())
+                                    {
+                                        description.set(text.clone());
+                                    }
+                                }
+                            }
                         >
                             {kind_label(k)}
                         </button>
@@ -267,6 +291,16 @@ pub fn MarkActions(src: String, dst: String, tick: Tick, ctx: MarkContext) -> im
                     <label>"Expires after "
                         <select data-test="mark-expiry" on:change=move |ev| if let Ok(v) = event_target_value(&ev).parse() { expiry.set(v) }>
                             {EXPIRIES.iter().map(|(s, l)| view! { <option value=s.to_string() selected=move || expiry.get() == *s>{*l}</option> }).collect_view()}
+                        </select>
+                    </label>
+                })}
+                {(kind == MarkKind::NewTrend).then(|| view! {
+                    <label>"New normal from "
+                        <select data-test="trend-from" on:change=move |ev| if let Ok(v) = event_target_value(&ev).parse() { trend_from.set(v) }>
+                            <option value=tick.to_string() selected=move || trend_from.get() == tick>{format!("this tick ({})", format::time(tick))}</option>
+                            {onset.filter(|o| *o < tick).map(|o| view! {
+                                <option value=o.to_string() selected=move || trend_from.get() == o>{format!("the episode's start ({})", format::time(o))}</option>
+                            })}
                         </select>
                     </label>
                 })}

@@ -631,7 +631,7 @@ fn main_view(a: Arc<AnalysisResponse>, s: Screen, session: SessionSignal) -> imp
                 {detail}
             </section>
             <section class="right" aria-label="Root causes and graph">
-                <RootCauses analysis=a.clone()/>
+                <RootCauses analysis=a.clone() ctx=marks/>
                 <div class="graph-head">
                     <h2>{move || if s.full.get() { "Full graph" } else { "Anomalous subgraph" }}</h2>
                     <label class="toggle">
