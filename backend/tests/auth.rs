@@ -6,12 +6,6 @@ mod support;
 
 use support::{ALICE_PASSWORD, TestApp};
 
-/// A signed-in browser: its cookie and CSRF token.
-struct Browser {
-    cookie: String,
-    csrf: String,
-}
-
 async fn sign_in(app: &TestApp, name: &str, password: &str) -> reqwest::Response {
     app.client
         .post(format!("{}/api/v1/session", app.base))
@@ -20,18 +14,6 @@ async fn sign_in(app: &TestApp, name: &str, password: &str) -> reqwest::Response
         .send()
         .await
         .unwrap()
-}
-
-async fn browser(app: &TestApp, name: &str) -> Browser {
-    let res = sign_in(app, name, ALICE_PASSWORD).await;
-    assert_eq!(res.status(), 200);
-    let set = res.headers()["set-cookie"].to_str().unwrap().to_string();
-    let cookie = set.split(';').next().unwrap().to_string();
-    let body: serde_json::Value = res.json().await.unwrap();
-    Browser {
-        cookie,
-        csrf: body["csrf_token"].as_str().unwrap().to_string(),
-    }
 }
 
 /// Every endpoint that changes something, with a body it would accept.
@@ -78,8 +60,8 @@ async fn send(
 #[tokio::test]
 async fn every_write_endpoint_refuses_anything_short_of_the_right_credentials() {
     let app = TestApp::start().await;
-    let alice = browser(&app, "alice").await;
-    let viola = browser(&app, "viola").await;
+    let alice = app.sign_in("alice").await;
+    let viola = app.sign_in("viola").await;
     for (method, path, media, body) in writes() {
         let op = format!("{method} {path}");
         let (status, text) = send(&app, method, path, media, &body, &[]).await;
@@ -146,7 +128,7 @@ async fn every_write_endpoint_refuses_anything_short_of_the_right_credentials() 
     }
     // Reporting presence needs someone signed in, and the CSRF token with a cookie
     // (viola signed out above, through the last write: sign in again).
-    let viola = browser(&app, "viola").await;
+    let viola = app.sign_in("viola").await;
     let report = r#"{"edge": "web>db"}"#;
     let (status, _) = send(
         &app,

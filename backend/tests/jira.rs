@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use epicenter_e2e::fake_jira::FakeJira;
-use support::{ALICE_PASSWORD, TestApp};
+use support::TestApp;
 
 const DEMO_END: i64 = 1_795_000_200;
 const TICK: i64 = DEMO_END - 55 * 60;
@@ -33,30 +33,12 @@ async fn app_with(jira: &FakeJira, version: u8) -> TestApp {
 
 /// Opens an incident on the whole graph at the demo tick, as alice.
 async fn open_incident(app: &TestApp, description: &str) -> serde_json::Value {
-    let res = app
-        .client
-        .post(format!("{}/api/v1/session", app.base))
-        .header("content-type", "application/json")
-        .body(serde_json::json!({"name": "alice", "password": ALICE_PASSWORD}).to_string())
-        .send()
-        .await
-        .unwrap();
-    let cookie = res.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let csrf = res.json::<serde_json::Value>().await.unwrap()["csrf_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let alice = app.sign_in("alice").await;
     let res = app
         .client
         .post(format!("{}/api/v1/marks", app.base))
-        .header("cookie", cookie)
-        .header("x-csrf-token", csrf)
+        .header("cookie", alice.cookie)
+        .header("x-csrf-token", alice.csrf)
         .header("content-type", "application/json")
         .body(serde_json::json!({"kind": "incident", "tick": TICK, "graph": true, "description": description}).to_string())
         .send()

@@ -4,42 +4,13 @@
 
 mod support;
 
-use support::{ALICE_PASSWORD, TestApp};
+use support::{Session, TestApp};
 
 /// 2026-11-18 11:10 UTC; the messaging incident starts 75 minutes earlier.
 const DEMO_END: i64 = 1_795_000_200;
 const ONSET: i64 = DEMO_END - 75 * 60;
 const PROXY: &str = "messaging-proxy";
 const CDB: &str = "messaging-conversation-cdb";
-
-struct Session {
-    cookie: String,
-    csrf: String,
-}
-
-async fn sign_in(app: &TestApp) -> Session {
-    let res = app
-        .client
-        .post(format!("{}/api/v1/session", app.base))
-        .header("content-type", "application/json")
-        .body(serde_json::json!({"name": "alice", "password": ALICE_PASSWORD}).to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let cookie = res.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let body: serde_json::Value = res.json().await.unwrap();
-    Session {
-        cookie,
-        csrf: body["csrf_token"].as_str().unwrap().into(),
-    }
-}
 
 async fn send(
     app: &TestApp,
@@ -77,7 +48,7 @@ type Rise = (f64, (u64, u64), i64, f64, i64, f64);
 #[tokio::test]
 async fn a_known_anomaly_hides_its_edge_until_it_gets_worse_and_changes_are_versioned() {
     let app = TestApp::start_with_demo(DEMO_END, 1).await;
-    let alice = sign_in(&app).await;
+    let alice = app.sign_in("alice").await;
     // The edge whose severity rose most during the incident: mark it when it was lower.
     let mut analyses = Vec::new();
     for i in 0..10 {
@@ -253,7 +224,7 @@ async fn a_known_anomaly_hides_its_edge_until_it_gets_worse_and_changes_are_vers
 #[tokio::test]
 async fn an_incident_on_the_whole_graph_hides_it_while_open_and_closing_ends_it() {
     let app = TestApp::start_with_demo(DEMO_END, 1).await;
-    let alice = sign_in(&app).await;
+    let alice = app.sign_in("alice").await;
     let latest = app.get_json("/api/v1/analysis").await;
     let tick = latest["tick"].as_i64().unwrap();
     let anomalous = |a: &serde_json::Value| {

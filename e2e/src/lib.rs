@@ -360,6 +360,28 @@ pub async fn wait_for_text(browser: &Client, css: &str, text: &str) -> Result<El
     }
 }
 
+/// Signs in through the header's form and waits until the page shows who is signed in.
+pub async fn sign_in(browser: &Client, name: &str, password: &str) -> Result<()> {
+    wait_for(browser, "[data-test=sign-in]")
+        .await?
+        .click()
+        .await?;
+    wait_for(browser, "[data-test=sign-in-name]")
+        .await?
+        .send_keys(name)
+        .await?;
+    wait_for(browser, "[data-test=sign-in-password]")
+        .await?
+        .send_keys(password)
+        .await?;
+    wait_for(browser, "[data-test=sign-in-submit]")
+        .await?
+        .click()
+        .await?;
+    wait_for(browser, "[data-test=signed-in]").await?;
+    Ok(())
+}
+
 /// Saves a PNG of the page under `target/e2e-screenshots/<name>.png`.
 pub async fn save_screenshot(browser: &Client, name: &str) -> Result<PathBuf> {
     let dir = workspace_root().join("target/e2e-screenshots");

@@ -1,6 +1,6 @@
 //! The walking skeleton in a real browser.
 
-use epicenter_e2e::{Harness, save_screenshot, wait_for, wait_for_text};
+use epicenter_e2e::{Harness, save_screenshot, sign_in, wait_for, wait_for_text};
 use fantoccini::Locator;
 
 #[tokio::test]
@@ -350,23 +350,6 @@ async fn a_mark_made_by_one_user_appears_on_another_users_screen_without_reload(
         let link = h.url(&format!(
             "/?tick={INCIDENT_TICK}&edge={PROXY}%3E{CDB}&chart=latency"
         ));
-        let sign_in = async |b: &fantoccini::Client, name: &str, password: &str| {
-            wait_for(b, "[data-test=sign-in]").await?.click().await?;
-            wait_for(b, "[data-test=sign-in-name]")
-                .await?
-                .send_keys(name)
-                .await?;
-            wait_for(b, "[data-test=sign-in-password]")
-                .await?
-                .send_keys(password)
-                .await?;
-            wait_for(b, "[data-test=sign-in-submit]")
-                .await?
-                .click()
-                .await?;
-            wait_for(b, "[data-test=signed-in]").await?;
-            anyhow::Ok(())
-        };
         let bob = h.another_browser().await?;
         let outcome = async {
             bob.goto(&link).await?;
@@ -514,14 +497,6 @@ async fn an_incident_goes_to_jira_once_and_closes_in_both_browsers_when_resolved
     args.extend(["--config", config.as_str()]);
     Harness::run("incident-jira", &args, async |h| {
         let link = h.url(&format!("/?tick={INCIDENT_TICK}&edge={PROXY}%3E{CDB}"));
-        let sign_in = async |b: &fantoccini::Client, name: &str, password: &str| {
-            wait_for(b, "[data-test=sign-in]").await?.click().await?;
-            wait_for(b, "[data-test=sign-in-name]").await?.send_keys(name).await?;
-            wait_for(b, "[data-test=sign-in-password]").await?.send_keys(password).await?;
-            wait_for(b, "[data-test=sign-in-submit]").await?.click().await?;
-            wait_for(b, "[data-test=signed-in]").await?;
-            anyhow::Ok(())
-        };
         let bob = h.another_browser().await?;
         let outcome = async {
             bob.goto(&link).await?;

@@ -174,20 +174,7 @@ pub fn pruned(a: &AnalysisResponse) -> DrawGraph {
         .edges
         .iter()
         .map(|e| {
-            let anomalies = crate::view_model::anomalies(a, e.edge);
-            let detail = anomalies
-                .iter()
-                .map(|x| {
-                    format!(
-                        "{} {} ({} vs {} expected)",
-                        x.metric,
-                        crate::format::change(x.metric, x.value, x.expected, x.rel_deviation),
-                        crate::format::value(x.metric, x.value),
-                        crate::format::value(x.metric, x.expected)
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("; ");
+            let detail = crate::view_model::anomaly_summary(a, e.edge);
             let detail = if detail.is_empty() {
                 "context: not anomalous".to_string()
             } else {

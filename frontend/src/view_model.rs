@@ -180,6 +180,24 @@ pub fn edge_rows(a: &AnalysisResponse) -> Vec<EdgeRow> {
     rows
 }
 
+/// The anomalies of `edge` in one line, most severe first:
+/// `latency x4.2 (52.3 ms vs 12.6 ms expected); …` (empty when it has none).
+pub fn anomaly_summary(a: &AnalysisResponse, edge: EdgeKey) -> String {
+    anomalies(a, edge)
+        .iter()
+        .map(|x| {
+            format!(
+                "{} {} ({} vs {} expected)",
+                x.metric,
+                crate::format::change(x.metric, x.value, x.expected, x.rel_deviation),
+                crate::format::value(x.metric, x.value),
+                crate::format::value(x.metric, x.expected)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// A prefilled incident text: a title line, then everything known at the tick (the
 /// edges with their changes, the ranked causes with explanations, linked config changes)
 /// and `link` back to the view. People edit it before opening the incident.
@@ -203,19 +221,7 @@ pub fn incident_text(a: &AnalysisResponse, edges: &[EdgeKey], link: &str) -> Str
     };
     let mut t = format!("{title}\n\nEdges:\n");
     for e in edges {
-        let detail = anomalies(a, *e)
-            .iter()
-            .map(|x| {
-                format!(
-                    "{} {} ({} vs {})",
-                    x.metric,
-                    crate::format::change(x.metric, x.value, x.expected, x.rel_deviation),
-                    crate::format::value(x.metric, x.value),
-                    crate::format::value(x.metric, x.expected)
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
+        let detail = anomaly_summary(a, *e);
         t.push_str(&format!("- {} -> {}: {detail}\n", name(e.src), name(e.dst)));
     }
     if !a.snapshot.ranking.candidates.is_empty() {

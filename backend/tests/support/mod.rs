@@ -11,6 +11,12 @@ use graph_core::model::BucketWidth;
 /// The password of the test accounts `alice` (read, write) and `viola` (read).
 pub const ALICE_PASSWORD: &str = "correct horse battery";
 
+/// A signed-in browser session: its cookie and CSRF token.
+pub struct Session {
+    pub cookie: String,
+    pub csrf: String,
+}
+
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
@@ -189,5 +195,32 @@ impl TestApp {
             req = req.bearer_auth(t);
         }
         req.send().await.unwrap()
+    }
+}
+
+impl TestApp {
+    /// Signs in as the test account `name` (password [`ALICE_PASSWORD`]).
+    pub async fn sign_in(&self, name: &str) -> Session {
+        let res = self
+            .client
+            .post(format!("{}/api/v1/session", self.base))
+            .header("content-type", "application/json")
+            .body(serde_json::json!({"name": name, "password": ALICE_PASSWORD}).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let cookie = res.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        let body: serde_json::Value = res.json().await.unwrap();
+        Session {
+            cookie,
+            csrf: body["csrf_token"].as_str().unwrap().to_string(),
+        }
     }
 }

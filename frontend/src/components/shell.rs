@@ -119,13 +119,9 @@ fn close_stream() {
 }
 
 /// Opens `GET /api/v1/events` with the given handlers (the browser reconnects by itself).
-fn open_stream(
-    on_tick: &js_sys::Function,
-    on_mark: &js_sys::Function,
-    on_presence: &js_sys::Function,
-    on_open: &js_sys::Function,
-    on_error: &js_sys::Function,
-) {
+/// `handlers`: the `tick`, `mark` and `presence` listeners, then `onopen` and `onerror`.
+fn open_stream(handlers: &[js_sys::Function; 5]) {
+    let [on_tick, on_mark, on_presence, on_open, on_error] = handlers;
     close_stream();
     let Ok(es) = web_sys::EventSource::new("/api/v1/events") else {
         return;
@@ -192,13 +188,7 @@ fn follow_events(s: Screen, shown: Memo<Option<Tick>>) {
         return;
     };
     if !document.hidden() {
-        open_stream(
-            &handlers[0],
-            &handlers[1],
-            &handlers[2],
-            &handlers[3],
-            &handlers[4],
-        );
+        open_stream(&handlers);
     }
     let doc = document.clone();
     let on_visibility = Closure::<dyn FnMut()>::new(move || {
@@ -206,13 +196,7 @@ fn follow_events(s: Screen, shown: Memo<Option<Tick>>) {
             close_stream();
             s.connected.set(false);
         } else {
-            open_stream(
-                &handlers[0],
-                &handlers[1],
-                &handlers[2],
-                &handlers[3],
-                &handlers[4],
-            );
+            open_stream(&handlers);
             if s.tick.get_untracked().is_none() {
                 s.refresh.update(|n| *n += 1);
             }
