@@ -287,6 +287,89 @@ pub fn ensure_demo_users(store: &dyn Store) -> anyhow::Result<String> {
         .join(", "))
 }
 
+/// The mark the demo comes with: Bob marked the overnight compaction episode on the edge
+/// into `counters-cdb` as a known anomaly while it ran, so a developer checking the
+/// service the next morning finds it with his reason. Made only in a demo store without
+/// marks; returns the mark's id when it made one.
+pub fn seed_demo_marks(state: &crate::AppState) -> anyhow::Result<Option<u64>> {
+    use graph_core::prune::{Mark, MarkKind, MarkTarget};
+    let store = state.store.as_ref();
+    let Some(end) = store.meta(DEMO_META_KEY)? else {
+        return Ok(None);
+    };
+    if !store.marks()?.is_empty() {
+        return Ok(None);
+    }
+    let world = epicenter_fixtures::world::World::build(epicenter_fixtures::demo::DEMO_SEED);
+    let scenarios = Demo::scenarios(&world, end as Tick)?;
+    let Some(night) = scenarios.iter().find(|s| s.name == "overnight-compaction") else {
+        return Ok(None);
+    };
+    let Some((src, dst, _)) = night
+        .should_flag
+        .iter()
+        .find(|(_, dst, _)| dst == "counters-cdb")
+        .or(night.should_flag.first())
+    else {
+        return Ok(None);
+    };
+    let registry = state.analyzer.registry(store)?;
+    let (Some(src), Some(dst)) = (registry.catalog.id(src), registry.catalog.id(dst)) else {
+        return Ok(None);
+    };
+    let edge = EdgeKey { src, dst };
+    // Bob marked it at its worst, with the severity it had then.
+    let width = store.bucket_width();
+    let mut created = width.floor(night.onset);
+    let mut severity = 0.0f64;
+    let mut t = created;
+    while t < night.end {
+        let s = state
+            .analyzer
+            .stored(store, t)?
+            .snapshot
+            .observations
+            .iter()
+            .find(|o| o.edge == edge)
+            .map_or(0.0, |o| o.severity());
+        if s > severity {
+            (created, severity) = (t, s);
+        }
+        t += width.seconds();
+    }
+    let made_at = created + 3 * 60;
+    let (name, display, _) = DEMO_USERS[1];
+    let mark = crate::marks::StoredMark {
+        mark: Mark {
+            id: 0,
+            kind: MarkKind::KnownAnomaly,
+            target: MarkTarget::Edge { edge },
+            severity,
+            created,
+            until: Some(width.floor(night.end + 2 * 3600)),
+            author: name.into(),
+            description: "Nightly compaction on counters-cdb ran long after the data grew; \
+                          expected until it finishes. Moving the job earlier is tracked in the \
+                          storage team's backlog."
+                .into(),
+        },
+        version: 1,
+        trend_from: None,
+        author_name: display.into(),
+        made_at,
+        history: vec![crate::marks::MarkChange {
+            version: 1,
+            at: made_at,
+            by: name.into(),
+            what: "created".into(),
+        }],
+        jira: None,
+    };
+    let id = store.insert_mark(&mark)?;
+    crate::handlers::marks::reanalyse(state, created, created, made_at)?;
+    Ok(Some(id))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

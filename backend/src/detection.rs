@@ -125,6 +125,11 @@ impl Detector {
         Ok(pass)
     }
 
+    /// The retention settings.
+    pub fn retention(&self) -> &RetentionConfig {
+        &self.retention
+    }
+
     /// Deletes what is older than the retention settings, counted back from the
     /// newest data (so an old store is not emptied by the wall clock).
     pub fn apply_retention(&self, store: &dyn Store) -> Result<Pruned, AppError> {

@@ -157,6 +157,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/snapshots", get(handlers::query::snapshots))
         .route("/snapshots/bundle", get(handlers::query::bundle))
+        .route("/snapshots/storage", get(handlers::query::snapshot_storage))
         .route("/snapshots/{tick}", get(handlers::query::snapshot))
         .route("/activity", get(handlers::query::activity))
         .route("/topology", get(handlers::query::topology))

@@ -409,6 +409,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.demo {
         let users = epicenter_backend::demo::ensure_demo_users(state.store.as_ref())?;
         println!("Demo users (scopes read and write): {users}");
+        if let Some(id) = epicenter_backend::demo::seed_demo_marks(&state)? {
+            tracing::info!(id, "the demo's overnight known anomaly is marked");
+        }
     }
     tokio::spawn(state.detector.clone().run(state.store.clone()));
     // People who stopped reporting leave everyone's screens.

@@ -214,6 +214,20 @@ pub struct Episode {
     pub best_rank: Option<u32>,
     /// Ticks in the episode that were hidden by a mark.
     pub hidden_ticks: u32,
+    /// Root-cause rank of the service's clusters at the peak tick.
+    #[serde(default)]
+    pub rank_at_peak: Option<u32>,
+    /// Marks on the edge that applied during the episode or were made within a day of
+    /// its end: who, what and why.
+    #[serde(default)]
+    pub marks: Vec<MarkView>,
+    /// The edge's series from an hour before the episode to an hour after it, for a
+    /// small chart.
+    #[serde(default)]
+    pub points: Vec<SeriesPoint>,
+    /// The same hours a week earlier.
+    #[serde(default)]
+    pub week_before: Vec<SeriesPoint>,
 }
 
 /// `GET /api/v1/services/{service}/episodes`.

@@ -49,7 +49,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::graph::{CallGraph, dag};
+use crate::graph::{CallGraph, EdgeObservation, dag};
 use crate::link::Links;
 use crate::model::{ClusterCatalog, ClusterId, EdgeKey, Metric, Tick};
 use crate::prune::{EdgeRole, PrunedGraph};
@@ -243,6 +243,20 @@ pub struct Candidate {
 pub struct Ranking {
     /// The candidates.
     pub candidates: Vec<Candidate>,
+    /// What the edges outside the pruned graph (neither shown nor hidden) added to each
+    /// node's sums, by cluster: with it, a snapshot alone is ranked again exactly
+    /// ([`rank_from`]), without keeping those edges.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub context: Vec<NodeContext>,
+}
+
+/// The sums the quiet edges around one node contribute to its ranking.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct NodeContext {
+    /// The node.
+    pub cluster: ClusterId,
+    /// Its sums over edges outside the pruned graph.
+    pub sums: Sums,
 }
 
 impl Ranking {
@@ -255,26 +269,46 @@ impl Ranking {
     }
 }
 
-/// Weighted sums over the edges into and out of one node.
-#[derive(Debug, Clone, Copy, Default)]
-struct Sums {
+/// Weighted sums over the edges into and out of one node (opaque: kept in snapshots
+/// so that ranking can be redone from them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Sums {
+    #[serde(skip_serializing_if = "is_zero")]
     in_w: f64,
+    #[serde(skip_serializing_if = "is_zero")]
     lat_w: f64,
+    #[serde(skip_serializing_if = "is_zero")]
     lat_wd: f64,
+    #[serde(skip_serializing_if = "is_zero")]
     lat_wexp: f64,
+    #[serde(skip_serializing_if = "is_zero")]
     lat_wcur: f64,
+    #[serde(skip_serializing_if = "is_zero")]
     err_w: f64,
+    #[serde(skip_serializing_if = "is_zero")]
     err_wd: f64,
+    #[serde(skip_serializing_if = "is_zero")]
     err_wexp: f64,
+    #[serde(skip_serializing_if = "is_zero")]
     err_wcur: f64,
+    #[serde(skip_serializing_if = "is_zero")]
     req_cur: f64,
+    #[serde(skip_serializing_if = "is_zero")]
     req_exp: f64,
+    #[serde(skip_serializing_if = "is_zero")]
     out_lat_wd: f64,
+    #[serde(skip_serializing_if = "is_zero")]
     out_err_wd: f64,
+    #[serde(skip_serializing_if = "is_zero_u32")]
     out_edges: u32,
+    #[serde(skip_serializing_if = "is_false")]
     lat_anomaly_in: bool,
+    #[serde(skip_serializing_if = "is_false")]
     err_anomaly_in: bool,
+    #[serde(skip_serializing_if = "is_false")]
     drop_anomaly_in: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
     onset_in: Option<(Tick, EdgeKey)>,
 }
 
@@ -311,6 +345,105 @@ pub fn rank(
     catalog: &ClusterCatalog,
     config: &RankConfig,
 ) -> Ranking {
+    let kept = |e: EdgeKey| {
+        pruned.edge(e).is_some() || pruned.hidden.binary_search_by_key(&e, |h| h.edge).is_ok()
+    };
+    let mut cand: Vec<ClusterId> = pruned.nodes.clone();
+    cand.sort();
+    cand.dedup();
+    let slot: HashMap<ClusterId, usize> = cand.iter().enumerate().map(|(i, &c)| (c, i)).collect();
+    let mut outside = vec![Sums::default(); cand.len()];
+    for o in graph.observations().iter().filter(|o| !kept(o.edge)) {
+        accumulate(&mut outside, &slot, o);
+    }
+    let context: Vec<NodeContext> = cand
+        .iter()
+        .zip(outside)
+        .filter(|(_, s)| *s != Sums::default())
+        .map(|(&cluster, sums)| NodeContext { cluster, sums })
+        .collect();
+    let inside = graph.observations().iter().filter(|o| kept(o.edge));
+    rank_from(inside, context, pruned, links, catalog, config)
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
+
+fn is_zero_u32(x: &u32) -> bool {
+    *x == 0
+}
+
+fn is_false(x: &bool) -> bool {
+    !*x
+}
+
+/// Adds one edge to the sums of its ends that are candidates.
+fn accumulate(sums: &mut [Sums], slot: &HashMap<ClusterId, usize>, o: &EdgeObservation) {
+    if o.edge.src == o.edge.dst {
+        return;
+    }
+    let w = o.weight();
+    if let Some(&i) = slot.get(&o.edge.dst) {
+        let s = &mut sums[i];
+        s.in_w += w;
+        if let Some(d) = o.latency_ms.change() {
+            s.lat_w += w;
+            s.lat_wd += w * d;
+            s.lat_wexp += w * o.latency_ms.expected().unwrap_or(0.0);
+            s.lat_wcur += w * o.latency_ms.current().unwrap_or(0.0);
+        }
+        if let Some(d) = o.error_rate.change() {
+            s.err_w += w;
+            s.err_wd += w * d;
+            s.err_wexp += w * o.error_rate.expected().unwrap_or(0.0);
+            s.err_wcur += w * o.error_rate.current().unwrap_or(0.0);
+        }
+        if let (Some(c), Some(e)) = (o.requests.current(), o.requests.expected()) {
+            s.req_cur += c.max(0.0);
+            s.req_exp += e.max(0.0);
+        }
+        for a in &o.anomalies {
+            match a.metric {
+                Metric::Latency => s.lat_anomaly_in = true,
+                Metric::ErrorRate | Metric::Errors => s.err_anomaly_in = true,
+                Metric::Requests => s.drop_anomaly_in |= a.value < a.expected,
+            }
+        }
+        if let Some(t) = o.onset()
+            && s.onset_in.is_none_or(|(best, _)| t < best)
+        {
+            s.onset_in = Some((t, o.edge));
+        }
+    }
+    if let Some(&i) = slot.get(&o.edge.src) {
+        let s = &mut sums[i];
+        s.out_edges += 1;
+        if let Some(d) = o.latency_ms.change() {
+            s.out_lat_wd += w * d;
+        }
+        if let Some(d) = o.error_rate.change() {
+            s.out_err_wd += w * d;
+        }
+    }
+}
+
+/// Ranks the nodes of `pruned` from the observations of its edges (`inside`, by edge)
+/// and what the other edges contributed (`context`, as [`rank`] recorded it in
+/// [`Ranking::context`]). [`rank`] is this with both taken from a whole graph; a
+/// snapshot's observations with its ranking's context give the same ranking again.
+///
+/// # Complexity
+///
+/// O(E + V log V + C) for E edges in `inside`, V candidates and C linked changes.
+pub fn rank_from<'a>(
+    inside: impl Iterator<Item = &'a EdgeObservation>,
+    context: Vec<NodeContext>,
+    pruned: &PrunedGraph,
+    links: &Links,
+    catalog: &ClusterCatalog,
+    config: &RankConfig,
+) -> Ranking {
     // Candidates: the pruned graph's nodes (sorted and without repeats, whatever the
     // caller built).
     let mut cand: Vec<ClusterId> = pruned.nodes.clone();
@@ -321,53 +454,17 @@ pub fn rank(
     }
     let slot: HashMap<ClusterId, usize> = cand.iter().enumerate().map(|(i, &c)| (c, i)).collect();
     let mut sums = vec![Sums::default(); cand.len()];
-    for o in graph.observations() {
-        if o.edge.src == o.edge.dst {
-            continue;
+    for c in &context {
+        if let Some(&i) = slot.get(&c.cluster) {
+            sums[i] = c.sums;
         }
-        let w = o.weight();
-        if let Some(&i) = slot.get(&o.edge.dst) {
-            let s = &mut sums[i];
-            s.in_w += w;
-            if let Some(d) = o.latency_ms.change() {
-                s.lat_w += w;
-                s.lat_wd += w * d;
-                s.lat_wexp += w * o.latency_ms.expected().unwrap_or(0.0);
-                s.lat_wcur += w * o.latency_ms.current().unwrap_or(0.0);
-            }
-            if let Some(d) = o.error_rate.change() {
-                s.err_w += w;
-                s.err_wd += w * d;
-                s.err_wexp += w * o.error_rate.expected().unwrap_or(0.0);
-                s.err_wcur += w * o.error_rate.current().unwrap_or(0.0);
-            }
-            if let (Some(c), Some(e)) = (o.requests.current(), o.requests.expected()) {
-                s.req_cur += c.max(0.0);
-                s.req_exp += e.max(0.0);
-            }
-            for a in &o.anomalies {
-                match a.metric {
-                    Metric::Latency => s.lat_anomaly_in = true,
-                    Metric::ErrorRate | Metric::Errors => s.err_anomaly_in = true,
-                    Metric::Requests => s.drop_anomaly_in |= a.value < a.expected,
-                }
-            }
-            if let Some(t) = o.onset()
-                && s.onset_in.is_none_or(|(best, _)| t < best)
-            {
-                s.onset_in = Some((t, o.edge));
-            }
-        }
-        if let Some(&i) = slot.get(&o.edge.src) {
-            let s = &mut sums[i];
-            s.out_edges += 1;
-            if let Some(d) = o.latency_ms.change() {
-                s.out_lat_wd += w * d;
-            }
-            if let Some(d) = o.error_rate.change() {
-                s.out_err_wd += w * d;
-            }
-        }
+    }
+    let context: Vec<NodeContext> = context
+        .into_iter()
+        .filter(|c| slot.contains_key(&c.cluster))
+        .collect();
+    for o in inside {
+        accumulate(&mut sums, &slot, o);
     }
 
     let depth = depths(pruned, &slot, cand.len());
@@ -533,7 +630,10 @@ pub fn rank(
     for (i, c) in out.iter_mut().enumerate() {
         c.rank = i as u32 + 1;
     }
-    Ranking { candidates: out }
+    Ranking {
+        candidates: out,
+        context,
+    }
 }
 
 /// The name of `id`, or `cluster N` when the catalog does not know it.

@@ -58,7 +58,8 @@ pub struct TickSnapshot {
     pub tick: Tick,
     /// The anomalous subgraph, with hidden edges and worsened counts.
     pub pruned: PrunedGraph,
-    /// Observations of the shown and the hidden edges, sorted by edge.
+    /// Observations of the shown and the hidden edges, sorted by edge. (What the other
+    /// edges add to ranking is in [`Ranking::context`].)
     pub observations: Vec<EdgeObservation>,
     /// Root-cause candidates.
     pub ranking: Ranking,
@@ -158,6 +159,77 @@ impl TickSnapshot {
         }
     }
 
+    /// Prunes and ranks this tick again from what it holds, with `thresholds`: anomalies
+    /// below `min_severity` or of metrics left out no longer count. With
+    /// [`Thresholds::default`] the result equals the snapshot as it was captured (when
+    /// the server used the default pruning, linking and ranking settings), so a bundle
+    /// replayed offline shows what the server showed. The layout is kept when the shown
+    /// graph is unchanged and otherwise redone, starting from the captured one so that
+    /// positions stay where they were.
+    ///
+    /// # Complexity
+    ///
+    /// That of pruning, linking and ranking the kept observations, plus a layout when
+    /// the shown graph changed.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use graph_core::model::ClusterCatalog;
+    /// use graph_core::snapshot::{Thresholds, TickSnapshot};
+    /// let snap = TickSnapshot::empty(600);
+    /// let again = snap.recompute(&ClusterCatalog::new(), &Thresholds::default()).unwrap();
+    /// assert_eq!(again, snap);
+    /// ```
+    pub fn recompute(
+        &self,
+        catalog: &ClusterCatalog,
+        thresholds: &Thresholds,
+    ) -> Result<TickSnapshot> {
+        let observations: Vec<EdgeObservation> = self
+            .observations
+            .iter()
+            .map(|o| {
+                let mut o = o.clone();
+                o.anomalies.retain(|a| {
+                    a.severity >= thresholds.min_severity
+                        && !thresholds.ignored_metrics.contains(&a.metric)
+                });
+                o
+            })
+            .collect();
+        let graph = CallGraph::new(observations)?;
+        let pruned = crate::prune::prune(&graph, &self.marks, self.tick, &thresholds.prune);
+        let links = crate::link::link(&pruned, &self.links.changes, &self.marks, &thresholds.link);
+        let ranking = crate::rank::rank_from(
+            graph.observations().iter(),
+            self.ranking.context.clone(),
+            &pruned,
+            &links,
+            catalog,
+            &thresholds.rank,
+        );
+        let same_graph =
+            pruned.nodes == self.pruned.nodes && pruned.edge_keys() == self.pruned.edge_keys();
+        let layout = if same_graph {
+            self.layout.clone()
+        } else {
+            crate::layout::layout(
+                &pruned.nodes,
+                &pruned.edge_keys(),
+                catalog,
+                Some(&self.layout),
+                &crate::layout::LayoutConfig::default(),
+            )
+        };
+        let mut out = TickSnapshot::capture(&graph, pruned, ranking, &self.marks, links, layout);
+        // Keep every observation and the whole context, for replays with other
+        // thresholds from this one.
+        out.observations = graph.observations().to_vec();
+        out.ranking.context = self.ranking.context.clone();
+        Ok(out)
+    }
+
     /// What changed from `earlier` to `self`.
     ///
     /// # Complexity
@@ -232,6 +304,22 @@ impl TickSnapshot {
         }
         d
     }
+}
+
+/// What [`TickSnapshot::recompute`] applies.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Thresholds {
+    /// Anomalies below this severity score no longer count (0: all count).
+    pub min_severity: f64,
+    /// Anomalies of these metrics no longer count.
+    pub ignored_metrics: Vec<crate::model::Metric>,
+    /// Pruning settings.
+    pub prune: crate::prune::PruneOptions,
+    /// Linking settings.
+    pub link: crate::link::LinkConfig,
+    /// Ranking settings.
+    pub rank: crate::rank::RankConfig,
 }
 
 /// The severity of an edge shown at both moments changed.
@@ -612,6 +700,66 @@ mod tests {
         );
         let snap = TickSnapshot::capture(&graph, pruned, ranking, &marks, links, drawn);
         (cat, snap)
+    }
+
+    #[test]
+    fn a_snapshot_prunes_and_ranks_again_to_itself_and_follows_new_thresholds() {
+        let (cat, snap) = tick_at(300, 30.0);
+        assert!(!snap.ranking.candidates.is_empty());
+        // Through JSON, as a file opened offline would be.
+        let doc = Snapshot::from_json(
+            &Snapshot::new(BucketWidth::FIVE_MINUTES, cat.clone(), snap.clone()).to_json(),
+        )
+        .unwrap();
+        let again = doc
+            .snapshot
+            .recompute(&cat, &Thresholds::default())
+            .unwrap();
+        assert_eq!(again, snap);
+
+        // web -> api (severity 1.5) stays, api -> db (3.0) stays; raising the bar above
+        // 2 leaves only api -> db, and the ranking follows.
+        let raised = snap
+            .recompute(
+                &cat,
+                &Thresholds {
+                    min_severity: 2.0,
+                    ..Thresholds::default()
+                },
+            )
+            .unwrap();
+        let names = |s: &TickSnapshot| {
+            s.pruned
+                .edges
+                .iter()
+                .map(|e| format!("{}>{}", cat.get(e.edge.src).name, cat.get(e.edge.dst).name))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&snap), ["web>api", "api>db"]);
+        assert_eq!(names(&raised), ["api>db"]);
+        assert!(raised.ranking.candidates.iter().all(|c| c.name != "web"));
+        // The nodes left keep their places.
+        let place = |s: &TickSnapshot, name: &str| {
+            let id = cat.id(name).unwrap();
+            s.layout
+                .nodes
+                .iter()
+                .find(|n| n.cluster == id)
+                .map(|n| (n.x, n.y))
+        };
+        assert!(place(&raised, "db").is_some());
+
+        // Ignoring latency leaves nothing shown.
+        let none = snap
+            .recompute(
+                &cat,
+                &Thresholds {
+                    ignored_metrics: vec![Metric::Latency],
+                    ..Thresholds::default()
+                },
+            )
+            .unwrap();
+        assert!(none.pruned.edges.is_empty() && none.ranking.candidates.is_empty());
     }
 
     #[test]

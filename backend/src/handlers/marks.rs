@@ -123,7 +123,9 @@ const SYNC_TICKS: usize = 24;
 /// Analyses the ticks a mark changes: its own tick and up to [`SYNC_TICKS`] after it
 /// (to the newest) at once, so answers and open screens show it; older or further ticks
 /// in the background.
-fn reanalyse(state: &AppState, from: Tick, at: Tick, now: i64) -> Result<(), AppError> {
+/// Re-analyses after a mark changed the ticks from `from` on: the tick `at` and up to
+/// [`SYNC_TICKS`] after it now, the newest tick too, the rest in the background.
+pub fn reanalyse(state: &AppState, from: Tick, at: Tick, now: i64) -> Result<(), AppError> {
     let store = state.store.as_ref();
     let width = store.bucket_width().seconds();
     state.analyzer.forget(&[from]);

@@ -13,7 +13,8 @@ use graph_core::api::{
 };
 use graph_core::detect::{Cell, PointFlags, SeriesKey, SeriesView};
 use graph_core::layout::{LayoutConfig, layout};
-use graph_core::model::{ClusterId, EdgeKey, Metric, Tick, WEEK};
+use graph_core::model::{ClusterId, DAY, EdgeKey, Metric, Tick, WEEK};
+use graph_core::prune::MarkTarget;
 use graph_core::snapshot::{Bundle, Snapshot};
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +30,8 @@ pub const WEEKS_BACK: u32 = 6;
 pub const MAX_SERIES_RANGE_S: i64 = 8 * 86_400;
 /// The longest range of snapshots one request may cover, seconds.
 pub const MAX_SNAPSHOT_RANGE_S: i64 = 7 * 86_400;
+/// The longest range one storage report may cover, seconds.
+pub const MAX_STORAGE_RANGE_S: i64 = 400 * 86_400;
 
 /// `?tick=`
 #[derive(Debug, Deserialize)]
@@ -44,6 +47,40 @@ pub struct RangeQuery {
     pub from: Option<String>,
     /// RFC 3339 or Unix seconds.
     pub to: Option<String>,
+}
+
+/// Ranges of up to this many ticks are analysed where no analysis is stored yet, so a
+/// look at last night or a replay does not wait for the background backfill.
+pub const ON_DEMAND_TICKS: i64 = 288;
+
+/// The analysed ticks of `from..=to`, ascending. A range of at most [`ON_DEMAND_TICKS`]
+/// is analysed first where needed, up to the live tick.
+pub fn analysed_in(state: &AppState, from: Tick, to: Tick) -> Result<Vec<Tick>, AppError> {
+    let store = state.store.as_ref();
+    let width = store.bucket_width().seconds();
+    let ticks = store.analysed_ticks(from, to)?;
+    if (to - from) / width + 1 > ON_DEMAND_TICKS {
+        return Ok(ticks);
+    }
+    let Some((earliest, _)) = state.analyzer.range(store)? else {
+        return Ok(ticks);
+    };
+    let live = state.analyzer.resolve(store, None)?.0;
+    let have: std::collections::HashSet<Tick> = ticks.iter().copied().collect();
+    let mut missing = false;
+    let mut t = store.bucket_width().floor(from.max(earliest));
+    while t <= to.min(live) {
+        if !have.contains(&t) {
+            state.analyzer.stored(store, t)?;
+            missing = true;
+        }
+        t += width;
+    }
+    if missing {
+        Ok(store.analysed_ticks(from, to)?)
+    } else {
+        Ok(ticks)
+    }
 }
 
 /// Resolves `from`/`to` against the store: `to` defaults to the live tick, `from` to a
@@ -381,9 +418,9 @@ pub fn service_episodes(
         )));
     }
     let width = store.bucket_width().seconds();
-    let ticks = store.analysed_ticks(from, to)?;
+    let ticks = analysed_in(state, from, to)?;
     let mut open: BTreeMap<(EdgeKey, Metric), Episode> = BTreeMap::new();
-    let mut done: Vec<Episode> = Vec::new();
+    let mut done: Vec<(EdgeKey, Episode)> = Vec::new();
     for &t in &ticks {
         let Some(stored) = state.analyzer.peek(store, t)? else {
             continue;
@@ -407,7 +444,7 @@ pub fn service_episodes(
                 let key = (o.edge, a.metric);
                 let continues = open.get(&key).is_some_and(|e| e.end == t - width);
                 if !continues && let Some(e) = open.remove(&key) {
-                    done.push(e);
+                    done.push((o.edge, e));
                 }
                 let e = open.entry(key).or_insert_with(|| Episode {
                     src: registry.catalog.get(o.edge.src).name.clone(),
@@ -426,6 +463,10 @@ pub fn service_episodes(
                     peak_severity: a.severity,
                     best_rank,
                     hidden_ticks: 0,
+                    rank_at_peak: best_rank,
+                    marks: Vec::new(),
+                    points: Vec::new(),
+                    week_before: Vec::new(),
                 });
                 e.end = t;
                 let bigger = match (a.rel_deviation, e.peak_deviation) {
@@ -436,6 +477,7 @@ pub fn service_episodes(
                 if bigger {
                     e.peak_deviation = a.rel_deviation;
                     e.peak_tick = t;
+                    e.rank_at_peak = best_rank;
                 }
                 e.peak_severity = e.peak_severity.max(a.severity);
                 e.best_rank = match (e.best_rank, best_rank) {
@@ -448,8 +490,39 @@ pub fn service_episodes(
             }
         }
     }
-    done.extend(open.into_values());
-    done.sort_by(|a, b| (a.start, &a.src, &a.dst).cmp(&(b.start, &b.src, &b.dst)));
+    done.extend(open.into_iter().map(|((edge, _), e)| (edge, e)));
+    done.sort_by(|(_, a), (_, b)| (a.start, &a.src, &a.dst).cmp(&(b.start, &b.src, &b.dst)));
+    let marks = store.marks()?;
+    let name = |c: ClusterId| registry.catalog.get(c).name.clone();
+    let mut episodes = Vec::with_capacity(done.len());
+    for (edge, mut e) in done {
+        e.marks = marks
+            .iter()
+            .filter(|m| {
+                let covers = match &m.mark.target {
+                    MarkTarget::Edge { edge: x } => *x == edge,
+                    MarkTarget::Graph { edges } => edges.contains(&edge),
+                };
+                let applied = m.mark.created <= e.end && m.mark.until.is_none_or(|u| u > e.start);
+                let soon_after = m.mark.created > e.end && m.mark.created <= e.end + DAY;
+                covers && (applied || soon_after)
+            })
+            .map(|m| crate::marks::view(m, &name))
+            .collect();
+        if let Some(entity) = registry.find_entity(&SeriesKey::edge(edge)) {
+            let (a, b) = (e.start - 3600, e.end + 3600 + width);
+            let read = |shift: i64| -> Result<Vec<SeriesPoint>, AppError> {
+                Ok(store
+                    .entity_cells(entity, a - shift, b - shift)?
+                    .iter()
+                    .filter_map(|(t, c)| point(*t + shift, c))
+                    .collect())
+            };
+            e.points = read(0)?;
+            e.week_before = read(WEEK)?;
+        }
+        episodes.push(e);
+    }
     Ok(EpisodesResponse {
         service: service.to_string(),
         clusters: clusters
@@ -459,7 +532,7 @@ pub fn service_episodes(
         from,
         to,
         analysed_ticks: ticks.len(),
-        episodes: done,
+        episodes,
     })
 }
 
@@ -518,7 +591,7 @@ pub async fn snapshots(
         let (from, to) = resolve_range(&state, &q, MAX_SNAPSHOT_RANGE_S)?;
         let store = state.store.as_ref();
         let mut out = Vec::new();
-        for t in store.analysed_ticks(from, to)? {
+        for t in analysed_in(&state, from, to)? {
             let Some(s) = state.analyzer.peek(store, t)? else {
                 continue;
             };
@@ -543,18 +616,112 @@ pub async fn snapshots(
     .await
 }
 
+/// Stored snapshots of one UTC day.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StorageDay {
+    /// The day, `YYYY-MM-DD` (UTC).
+    pub day: String,
+    /// Snapshots stored.
+    pub ticks: usize,
+    /// Their size, bytes.
+    pub bytes: u64,
+}
+
+/// `GET /api/v1/snapshots/storage`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StorageReport {
+    /// First tick looked at.
+    pub from: Tick,
+    /// Last tick looked at.
+    pub to: Tick,
+    /// Days kept (`retention.snapshot_days`).
+    pub retention_days: i64,
+    /// Per day, oldest first; days without snapshots are left out.
+    pub days: Vec<StorageDay>,
+    /// Snapshots in the range.
+    pub total_ticks: usize,
+    /// Their size, bytes.
+    pub total_bytes: u64,
+    /// Mean size of one snapshot, bytes.
+    pub mean_bytes_per_tick: u64,
+    /// What a full day of ticks takes at that mean, bytes.
+    pub full_day_bytes: u64,
+    /// What the whole retention window takes at that mean, bytes.
+    pub retention_bytes: u64,
+}
+
+/// `GET /api/v1/snapshots/storage?from=&to=`: how much the stored snapshots take per
+/// day, and what the retention window holds at that rate. The range defaults to the
+/// retention window up to the live tick.
+pub async fn snapshot_storage(
+    State(state): State<AppState>,
+    Params(q): Params<RangeQuery>,
+) -> Result<Json<StorageReport>, AppError> {
+    blocking(move || {
+        let retention_days = state.detector.retention().snapshot_days;
+        let range = RangeQuery {
+            from: q.from.clone().or_else(|| {
+                q.to.is_none().then(|| {
+                    let store = state.store.as_ref();
+                    let live = state
+                        .analyzer
+                        .resolve(store, None)
+                        .map(|r| r.0)
+                        .unwrap_or(0);
+                    (live - retention_days * DAY).to_string()
+                })
+            }),
+            to: q.to.clone(),
+        };
+        let (from, to) = resolve_range(&state, &range, MAX_STORAGE_RANGE_S)?;
+        let sizes = state.store.snapshot_sizes(from, to)?;
+        let mut days: Vec<StorageDay> = Vec::new();
+        for (t, bytes) in &sizes {
+            let day =
+                crate::ingest::timefmt::format_time(t.div_euclid(DAY) * DAY)[..10].to_string();
+            match days.last_mut() {
+                Some(d) if d.day == day => {
+                    d.ticks += 1;
+                    d.bytes += bytes;
+                }
+                _ => days.push(StorageDay {
+                    day,
+                    ticks: 1,
+                    bytes: *bytes,
+                }),
+            }
+        }
+        let total_ticks = sizes.len();
+        let total_bytes: u64 = sizes.iter().map(|s| s.1).sum();
+        let mean = total_bytes.checked_div(total_ticks as u64).unwrap_or(0);
+        let per_day = (DAY / state.store.bucket_width().seconds()) as u64;
+        Ok(Json(StorageReport {
+            from,
+            to,
+            retention_days,
+            days,
+            total_ticks,
+            total_bytes,
+            mean_bytes_per_tick: mean,
+            full_day_bytes: mean * per_day,
+            retention_bytes: mean * per_day * retention_days.max(0) as u64,
+        }))
+    })
+    .await
+}
+
 /// `GET /api/v1/snapshots/bundle?from=&to=`: the stored snapshots of a range as one
 /// graph-core bundle document, for offline replay.
 pub async fn bundle(
     State(state): State<AppState>,
     Params(q): Params<RangeQuery>,
-) -> Result<Json<Bundle>, AppError> {
+) -> Result<impl axum::response::IntoResponse, AppError> {
     blocking(move || {
         let (from, to) = resolve_range(&state, &q, MAX_SNAPSHOT_RANGE_S)?;
         let store = state.store.as_ref();
         let registry = state.analyzer.registry(store)?;
         let mut bundle = Bundle::new(store.bucket_width(), registry.catalog.clone());
-        for t in store.analysed_ticks(from, to)? {
+        for t in analysed_in(&state, from, to)? {
             let Some(s) = state.analyzer.peek(store, t)? else {
                 continue;
             };
@@ -562,7 +729,21 @@ pub async fn bundle(
                 .push(s.snapshot.clone())
                 .map_err(|e| AppError::Internal(e.into()))?;
         }
-        Ok(Json(bundle))
+        let name = |t: Tick| {
+            crate::ingest::timefmt::format_time(t)
+                .replace([':', '-'], "")
+                .trim_end_matches('Z')
+                .to_string()
+        };
+        let disposition = format!(
+            "attachment; filename=\"epicenter-{}-{}.json\"",
+            name(from),
+            name(to)
+        );
+        Ok((
+            [(axum::http::header::CONTENT_DISPOSITION, disposition)],
+            Json(bundle),
+        ))
     })
     .await
 }

@@ -68,6 +68,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     fn token(&self, digest: &str) -> Result<Option<crate::auth::TokenInfo>, StoreError>;
     /// Stores an API token's digest and facts, durably.
     fn put_token(&self, digest: &str, info: &crate::auth::TokenInfo) -> Result<(), StoreError>;
+    /// A number in the `meta` table (the demo's end, say).
+    fn meta(&self, key: &str) -> Result<Option<u64>, StoreError>;
     /// Every mark, by id.
     fn marks(&self) -> Result<Vec<crate::marks::StoredMark>, StoreError>;
     /// Stores a new mark under the next id (which it returns), durably.
@@ -114,6 +116,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     fn analysis(&self, tick: Tick) -> Result<Option<StoredTick>, StoreError>;
     /// The analysed ticks in `from..=to`, ascending.
     fn analysed_ticks(&self, from: Tick, to: Tick) -> Result<Vec<Tick>, StoreError>;
+    /// The analysed ticks in `from..=to` with the size of each stored record, bytes.
+    fn snapshot_sizes(&self, from: Tick, to: Tick) -> Result<Vec<(Tick, u64)>, StoreError>;
     /// Adds config changes (a change with a known id replaces it), durably.
     fn put_changes(&self, changes: &[ConfigChange]) -> Result<(), StoreError>;
     /// Config changes applied in `from..=to`, by time.

@@ -809,6 +809,21 @@ impl Store for RedbStore {
         Ok(out)
     }
 
+    fn meta(&self, key: &str) -> Result<Option<u64>, StoreError> {
+        RedbStore::meta(self, key)
+    }
+
+    fn snapshot_sizes(&self, from: Tick, to: Tick) -> Result<Vec<(Tick, u64)>, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let t = tx.open_table(SNAPSHOTS).map_err(backend)?;
+        let mut out = Vec::new();
+        for row in t.range(from..=to).map_err(backend)? {
+            let (k, v) = row.map_err(backend)?;
+            out.push((k.value(), v.value().len() as u64));
+        }
+        Ok(out)
+    }
+
     fn put_changes(&self, changes: &[ConfigChange]) -> Result<(), StoreError> {
         let tx = self.begin_write(true)?;
         {

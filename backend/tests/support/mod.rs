@@ -30,6 +30,9 @@ pub struct TestApp {
     pub second_ingest_token: String,
     /// The store's folder.
     pub data_dir: std::path::PathBuf,
+    /// The server's state, for what `serve` does beside the router (demo marks,
+    /// detection passes).
+    pub state: AppState,
     _dir: tempfile::TempDir,
 }
 
@@ -118,6 +121,7 @@ impl TestApp {
         }
         config.validate().unwrap();
         let state = AppState::open(&config).unwrap();
+        let kept = state.clone();
         if config.jira.enabled {
             // As `serve` does.
             let jira = epicenter_backend::jira::Jira::new(config.jira.clone()).unwrap();
@@ -144,6 +148,7 @@ impl TestApp {
             write_token,
             second_ingest_token,
             data_dir: config.store.data_dir.clone(),
+            state: kept,
             _dir: dir,
         }
     }
