@@ -87,6 +87,18 @@ async fn last_nights_episode_on_counters_comes_with_the_mark_bob_made() {
     assert!(e.points.last().unwrap().tick >= e.end + 3600);
     assert_eq!(e.points.len(), e.week_before.len());
     assert!(e.points.iter().any(|p| !p.anomalous.is_empty()));
+    // One episode per edge and stretch: a tick or two without the anomaly does not
+    // split it.
+    for (i, a) in body.episodes.iter().enumerate() {
+        for b in &body.episodes[i + 1..] {
+            if (&a.src, &a.dst) == (&b.src, &b.dst) {
+                assert!(
+                    b.start > a.end + 3 * 300 || a.start > b.end + 3 * 300,
+                    "{a:?} {b:?}"
+                );
+            }
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

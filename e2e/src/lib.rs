@@ -37,6 +37,9 @@ use anyhow::{Context, Result, anyhow, bail};
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 
+/// The browser's time zone in the tests unless `EPICENTER_E2E_TZ` says otherwise.
+pub const BROWSER_TZ: &str = "Europe/Istanbul";
+
 /// How long a wait for an element may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(20);
 
@@ -69,7 +72,7 @@ pub struct Server {
     pub base: String,
     /// An API token with the `ingest` scope, when asked for.
     pub ingest_token: Option<String>,
-    _child: Option<Reaped>,
+    child: std::sync::Mutex<Option<Reaped>>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -87,7 +90,7 @@ impl Server {
             return Ok(Server {
                 ingest_token: None,
                 base: base.trim_end_matches('/').to_string(),
-                _child: None,
+                child: std::sync::Mutex::new(None),
                 _dir: None,
             });
         }
@@ -169,9 +172,17 @@ impl Server {
         Ok(Server {
             base,
             ingest_token: token,
-            _child: Some(child),
+            child: std::sync::Mutex::new(Some(child)),
             _dir: Some(dir),
         })
+    }
+}
+
+impl Server {
+    /// Stops the server (killed, as by a crash or an operator): what the browser shows
+    /// afterwards must come without it.
+    pub fn stop(&self) {
+        drop(self.child.lock().expect("server lock").take());
     }
 }
 
@@ -193,6 +204,12 @@ impl Driver {
             .port();
         let child = Command::new(&bin)
             .arg(format!("--port={port}"))
+            // The demo site's time zone (UTC+3 all year), so "last night" is the
+            // site's night whatever the machine's zone.
+            .env(
+                "TZ",
+                std::env::var("EPICENTER_E2E_TZ").unwrap_or_else(|_| BROWSER_TZ.into()),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -222,6 +239,8 @@ impl Driver {
 pub struct Harness {
     /// The browser session.
     pub browser: Client,
+    /// Where the session's downloads go.
+    pub downloads: PathBuf,
     /// The server under test.
     pub server: Server,
     name: String,
@@ -239,9 +258,10 @@ impl Harness {
     pub async fn start_opts(name: &str, extra: &[&str], ingest_token: bool) -> Result<Harness> {
         let server = Server::start_opts(extra, ingest_token)?;
         let driver = Driver::start().await?;
-        let browser = new_session(&driver.url).await?;
+        let (browser, downloads) = new_session_in(&driver.url).await?;
         Ok(Harness {
             browser,
+            downloads,
             server,
             name: name.to_string(),
             _driver: driver,
@@ -298,12 +318,25 @@ impl Harness {
 
 /// Headless Chromium with the flags this network needs.
 async fn new_session(webdriver: &str) -> Result<Client> {
+    Ok(new_session_in(webdriver).await?.0)
+}
+
+/// [`new_session`], with the folder its downloads go to.
+async fn new_session_in(webdriver: &str) -> Result<(Client, PathBuf)> {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let profile = tempfile::tempdir()?.keep();
+    let downloads = profile.join("downloads");
+    std::fs::create_dir_all(&downloads)?;
     let caps = serde_json::json!({
         "browserName": "chrome",
         "goog:chromeOptions": {
             "binary": chromium,
+            "prefs": {
+                "download.default_directory": downloads,
+                "download.prompt_for_download": false,
+                "download.directory_upgrade": true,
+                "safebrowsing.enabled": false
+            },
             "args": [
                 "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -324,12 +357,36 @@ async fn new_session(webdriver: &str) -> Result<Client> {
     {
         // Installed by an earlier session in this process.
     }
-    ClientBuilder::rustls()
+    let client = ClientBuilder::rustls()
         .context("TLS setup for the WebDriver client")?
         .capabilities(caps)
         .connect(webdriver)
         .await
-        .with_context(|| format!("opening a Chromium session through {webdriver}"))
+        .with_context(|| format!("opening a Chromium session through {webdriver}"))?;
+    Ok((client, downloads))
+}
+
+/// Waits until a download whose name ends with `suffix` is complete in `dir` (a
+/// session's [`Harness::downloads`]), and returns its path.
+pub async fn wait_for_download(dir: &Path, suffix: &str) -> Result<PathBuf> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                if name.ends_with(suffix) {
+                    return Ok(e.path());
+                }
+            }
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!(
+                "no download ending in {suffix} appeared in {}",
+                dir.display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Waits until an element matching `css` exists.

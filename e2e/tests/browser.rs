@@ -1,6 +1,8 @@
 //! The walking skeleton in a real browser.
 
-use epicenter_e2e::{Harness, save_screenshot, sign_in, wait_for, wait_for_text};
+use epicenter_e2e::{
+    Harness, save_screenshot, sign_in, wait_for, wait_for_download, wait_for_text,
+};
 use fantoccini::Locator;
 
 #[tokio::test]
@@ -549,6 +551,227 @@ async fn an_incident_goes_to_jira_once_and_closes_in_both_browsers_when_resolved
         .await;
         bob.close().await?;
         outcome
+    })
+    .await
+}
+
+async fn texts(browser: &fantoccini::Client, css: &str) -> anyhow::Result<Vec<String>> {
+    let mut out = Vec::new();
+    for e in browser.find_all(Locator::Css(css)).await? {
+        out.push(e.text().await?);
+    }
+    Ok(out)
+}
+
+async fn attrs(browser: &fantoccini::Client, css: &str, attr: &str) -> anyhow::Result<Vec<String>> {
+    let mut out = Vec::new();
+    for e in browser.find_all(Locator::Css(css)).await? {
+        out.push(e.attr(attr).await?.unwrap_or_default());
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// A developer of `counters-cdb` checks last night, in their own time zone: the demo's
+/// overnight compaction episode is there with the known anomaly Bob marked on it (who,
+/// what, why) and a small chart, and one click opens the main screen at its peak.
+#[tokio::test]
+async fn a_developer_finds_last_nights_episode_with_the_mark_on_it() -> anyhow::Result<()> {
+    Harness::run("service-view", &DEMO, async |h| {
+        h.browser.goto(&h.url("/?view=service")).await?;
+        h.wait_for("[data-test=pick-service]").await?;
+        h.wait_for("[data-test=service-input]")
+            .await?
+            .send_keys("counters-c")
+            .await?;
+        h.wait_for_text("[data-test=service-suggestion]", "counters-cdb")
+            .await?
+            .click()
+            .await?;
+        // Last night is 00:00-09:00 in the browser's zone, said explicitly.
+        let range = h
+            .wait_for_text("[data-test=range-label]", "Istanbul")
+            .await?
+            .text()
+            .await?;
+        assert!(
+            range.contains("Wed 18 Nov 00:00 – 09:00") && range.contains("UTC+3"),
+            "{range}"
+        );
+        let mark = h
+            .wait_for_text("[data-test=episode-mark]", "Bob Chen")
+            .await?
+            .text()
+            .await?;
+        assert!(
+            mark.contains("marked it as a known anomaly") && mark.contains("Nightly compaction"),
+            "{mark}"
+        );
+        let summary = h
+            .wait_for("[data-test=episodes-summary]")
+            .await?
+            .text()
+            .await?;
+        assert!(
+            summary.contains("into and out of counters-cdb"),
+            "{summary}"
+        );
+        assert!(
+            current_url(&h.browser)
+                .await?
+                .contains("view=service&service=counters-cdb&range=night")
+        );
+        // The marked episode: an edge into counters-cdb, with its chart drawn.
+        let card = h
+            .browser
+            .find(Locator::XPath(
+                "//li[@data-test='episode'][.//li[@data-test='episode-mark']]",
+            ))
+            .await?;
+        let edge = card.attr("data-edge").await?.unwrap_or_default();
+        assert!(edge.ends_with(">counters-cdb"), "{edge}");
+        let when = card
+            .find(Locator::Css("[data-test=episode-when]"))
+            .await?
+            .text()
+            .await?;
+        assert!(when.starts_with("Wed 18 Nov 0"), "{when}");
+        let line = card
+            .find(Locator::Css("[data-test=episode-chart] polyline.this-week"))
+            .await?
+            .attr("points")
+            .await?
+            .unwrap_or_default();
+        assert!(line.split(' ').count() > 20, "{line}");
+        save_screenshot(&h.browser, "service-night").await?;
+
+        // One click: the main screen at the episode's peak with the edge selected.
+        card.find(Locator::Css("[data-test=open-episode]"))
+            .await?
+            .click()
+            .await?;
+        let (src, dst) = edge.split_once('>').unwrap();
+        h.wait_for_text("[data-test=edge-title]", &format!("{src} → {dst}"))
+            .await?;
+        let tick = h.wait_for("[data-test=tick]").await?.text().await?;
+        assert!(
+            tick.starts_with("2026-11-18 00:") || tick.starts_with("2026-11-17 2"),
+            "{tick}"
+        );
+        Ok(())
+    })
+    .await
+}
+
+/// A reviewer replays the messaging incident: plays, steps to the onset with an edge
+/// selected and the graph zoomed (both kept, nodes in place), compares onset with peak
+/// on the graph and as a list, exports the bundle, and with the server stopped opens
+/// the file and sees the same graph and ranking, then prunes harder in the browser.
+#[tokio::test]
+async fn a_reviewer_replays_diffs_exports_and_replays_offline() -> anyhow::Result<()> {
+    Harness::run("replay", &DEMO, async |h| {
+        let from = INCIDENT_TICK - 40 * 60;
+        let to = INCIDENT_TICK + 40 * 60;
+        h.browser
+            .goto(&h.url(&format!("/?view=replay&from={from}&to={to}")))
+            .await?;
+        h.wait_for("[data-test=timeline]").await?;
+        h.wait_for_text("[data-test=replay-tick]", "2026-11-18 09:35 UTC").await?;
+        h.wait_for_text("[data-test=replay-source]", "stored snapshots").await?;
+
+        // Play a few ticks, then pause.
+        h.wait_for("[data-test=speed]").await?.select_by_value("8").await?;
+        h.wait_for("[data-test=play]").await?.click().await?;
+        h.wait_for_text("[data-test=replay-tick]", "09:50 UTC").await?;
+        h.wait_for("[data-test=play]").await?.click().await?;
+
+        // To the onset; select the storage edge once it shows and zoom in.
+        h.wait_for("[data-test=to-peak]").await?.click().await?;
+        let edge = format!("[data-test=graph-edge][data-edge=\"{PROXY}>{CDB}\"]");
+        h.wait_for(&edge).await?.click().await?;
+        h.wait_for("[data-test=graph] button[title^='Zoom in']").await?.click().await?;
+        let view_box = h.wait_for("[data-test=graph] svg").await?.attr("viewBox").await?;
+        let place = |css: &'static str| {
+            let b = h.browser.clone();
+            async move {
+                b.execute(
+                    &format!("const n = [...document.querySelectorAll('[data-test=graph-node]')].find(g => g.textContent.includes('{css}'));
+                              return n ? n.querySelector('circle').getAttribute('cx') + ',' + n.querySelector('circle').getAttribute('cy') : null;"),
+                    vec![],
+                )
+                .await
+            }
+        };
+        let cdb_at_peak = place(CDB).await?;
+        h.wait_for("[data-test=step-back]").await?.click().await?;
+        h.wait_for("[data-test=step-forward]").await?.click().await?;
+        h.wait_for("[data-test=step-back]").await?.click().await?;
+        assert_eq!(place(CDB).await?, cdb_at_peak, "nodes keep their places");
+        assert_eq!(h.wait_for("[data-test=graph] svg").await?.attr("viewBox").await?, view_box, "the zoom stays");
+        let still = h.wait_for(&edge).await?;
+        assert!(still.attr("class").await?.unwrap_or_default().contains("selected"), "the selection stays");
+        let onset = h.wait_for("[data-test=to-onset]").await?;
+        onset.click().await?;
+        let onset_tick = h.wait_for("[data-test=replay-tick]").await?.text().await?;
+        assert!(["2026-11-18 09:55 UTC", "2026-11-18 10:00 UTC"].contains(&onset_tick.as_str()), "{onset_tick}");
+        let steps: Vec<f64> = serde_json::from_value(
+            h.browser.execute("return window.epicenterReplaySteps || []", vec![]).await?,
+        )?;
+        assert!(steps.len() >= 5, "{steps:?}");
+
+        // Onset against peak.
+        h.wait_for("[data-test=diff-set-a]").await?.click().await?;
+        h.wait_for("[data-test=to-peak]").await?.click().await?;
+        h.wait_for("[data-test=diff-set-b]").await?.click().await?;
+        h.wait_for("[data-test=diff]").await?;
+        let changes = texts(&h.browser, "[data-test=diff-change]").await?;
+        assert!(changes.iter().any(|c| c == "appeared"), "{changes:?}");
+        let rankings = h.wait_for("[data-test=diff-rankings]").await?.text().await?;
+        assert!(rankings.contains(&format!("1 {CDB}")), "{rankings}");
+        assert!(!h.browser.find_all(Locator::Css("[data-test=graph-edge].diff-appeared")).await?.is_empty());
+        save_screenshot(&h.browser, "replay-diff").await?;
+        h.wait_for("[data-test=diff-clear]").await?.click().await?;
+
+        // What the peak shows, from the server.
+        let peak_tick = h.wait_for("[data-test=replay-tick]").await?.text().await?;
+        h.wait_for_text("[data-test=candidate-name]", CDB).await?;
+        let ranking = texts(&h.browser, "[data-test=candidate-name]").await?;
+        let edges = attrs(&h.browser, "[data-test=graph-edge]", "data-edge").await?;
+        assert!(edges.len() >= 3, "{edges:?}");
+        save_screenshot(&h.browser, "replay-peak").await?;
+
+        // The graph as SVG for the postmortem.
+        h.wait_for("[data-test=export-svg]").await?.click().await?;
+        let svg = wait_for_download(&h.downloads, ".svg").await?;
+        let svg = std::fs::read_to_string(svg)?;
+        assert!(svg.starts_with("<svg") && svg.contains(CDB), "{}", &svg[..200.min(svg.len())]);
+        h.wait_for("[data-test=export-png]").await?.click().await?;
+        let png = std::fs::read(wait_for_download(&h.downloads, ".png").await?)?;
+        assert!(png.starts_with(b"\x89PNG"));
+
+        // The bundle, then no server.
+        h.wait_for("[data-test=download-bundle]").await?.click().await?;
+        let file = wait_for_download(&h.downloads, ".json").await?;
+        h.server.stop();
+        h.wait_for("[data-test=open-file]")
+            .await?
+            .send_keys(&file.display().to_string())
+            .await?;
+        h.wait_for_text("[data-test=replay-source]", "no server needed").await?;
+        h.wait_for("[data-test=to-peak]").await?.click().await?;
+        h.wait_for_text("[data-test=replay-tick]", &peak_tick).await?;
+        h.wait_for_text("[data-test=candidate-name]", CDB).await?;
+        assert_eq!(texts(&h.browser, "[data-test=candidate-name]").await?, ranking);
+        assert_eq!(attrs(&h.browser, "[data-test=graph-edge]", "data-edge").await?, edges);
+        save_screenshot(&h.browser, "replay-offline").await?;
+
+        // Pruning harder, offline: fewer edges, ranking redone.
+        let severity = h.wait_for("[data-test=min-severity]").await?;
+        severity.clear().await?;
+        severity.send_keys("1000\u{E004}").await?;
+        h.wait_for("[data-test=empty-graph]").await?;
+        assert!(h.browser.find_all(Locator::Css("[data-test=candidate-name]")).await?.is_empty());
+        Ok(())
     })
     .await
 }

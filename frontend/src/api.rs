@@ -117,6 +117,57 @@ pub async fn sources() -> Result<SourcesResponse, ApiError> {
     get_json("/api/v1/sources").await
 }
 
+/// The part of `GET /api/v1/topology` the service picker reads.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct Topology {
+    /// Every cluster.
+    pub clusters: Vec<graph_core::api::ClusterInfo>,
+    /// Distinct services.
+    pub services: Vec<String>,
+}
+
+/// `GET /api/v1/topology`.
+pub async fn topology() -> Result<Topology, ApiError> {
+    get_json("/api/v1/topology").await
+}
+
+/// `GET /api/v1/services/{service}/episodes?from=&to=`.
+pub async fn episodes(
+    service: &str,
+    from: Tick,
+    to: Tick,
+) -> Result<graph_core::api::EpisodesResponse, ApiError> {
+    get_json(&format!(
+        "/api/v1/services/{}/episodes?from={from}&to={to}",
+        crate::url::encode(service)
+    ))
+    .await
+}
+
+/// The address of `GET /api/v1/snapshots/bundle` for a range (also the download link).
+pub fn bundle_url(from: Tick, to: Tick) -> String {
+    format!("/api/v1/snapshots/bundle?from={from}&to={to}")
+}
+
+/// `GET /api/v1/snapshots/bundle`, read by graph-core (which refuses newer formats).
+pub async fn bundle(from: Tick, to: Tick) -> Result<graph_core::snapshot::Bundle, ApiError> {
+    let res = gloo_net::http::Request::get(&bundle_url(from, to))
+        .send()
+        .await
+        .map_err(|e| ApiError::Unreachable(e.to_string()))?;
+    if !res.ok() {
+        return Err(decode::<serde_json::Value>(res)
+            .await
+            .err()
+            .unwrap_or_else(|| ApiError::Decode("an error status with a readable body".into())));
+    }
+    let text = res
+        .text()
+        .await
+        .map_err(|e| ApiError::Decode(e.to_string()))?;
+    graph_core::snapshot::Bundle::from_json(&text).map_err(|e| ApiError::Decode(e.to_string()))
+}
+
 /// `GET /api/v1/session`: who is signed in (`None` when nobody).
 pub async fn session() -> Result<Option<SessionView>, ApiError> {
     match get_json::<SessionView>("/api/v1/session").await {

@@ -72,6 +72,89 @@ pub fn change(metric: Metric, value: f64, expected: f64, rel: Option<f64>) -> St
     }
 }
 
+fn date(tick: Tick) -> js_sys::Date {
+    js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(tick as f64 * 1000.0))
+}
+
+/// The browser's time zone and its offset at `tick`: `Europe/Moscow, UTC+3`.
+pub fn time_zone(tick: Tick) -> String {
+    let options = js_sys::Intl::DateTimeFormat::new(&js_sys::Array::new(), &js_sys::Object::new())
+        .resolved_options();
+    let name = js_sys::Reflect::get(&options, &"timeZone".into())
+        .ok()
+        .and_then(|v| v.as_string())
+        .unwrap_or_else(|| "local time".into());
+    let minutes = -(date(tick).get_timezone_offset() as i64);
+    let (sign, m) = if minutes < 0 {
+        ('−', -minutes)
+    } else {
+        ('+', minutes)
+    };
+    let offset = if m % 60 == 0 {
+        format!("UTC{sign}{}", m / 60)
+    } else {
+        format!("UTC{sign}{}:{:02}", m / 60, m % 60)
+    };
+    format!("{name}, {offset}")
+}
+
+/// `Wed 18 Nov 03:05` in the browser's time zone.
+pub fn local(tick: Tick) -> String {
+    let d = date(tick);
+    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{} {} {} {:02}:{:02}",
+        DAYS[d.get_day() as usize % 7],
+        d.get_date(),
+        MONTHS[d.get_month() as usize % 12],
+        d.get_hours(),
+        d.get_minutes()
+    )
+}
+
+/// `03:05` in the browser's time zone.
+pub fn local_clock(tick: Tick) -> String {
+    let d = date(tick);
+    format!("{:02}:{:02}", d.get_hours(), d.get_minutes())
+}
+
+/// The start of the browser-local day holding `tick`, plus `hours`.
+pub fn local_day_start(tick: Tick, hours: u32) -> Tick {
+    let d = date(tick);
+    let start = js_sys::Date::new_with_year_month_day_hr_min_sec(
+        d.get_full_year(),
+        d.get_month() as i32,
+        d.get_date() as i32,
+        hours as i32,
+        0,
+        0,
+    );
+    (start.get_time() / 1000.0) as Tick
+}
+
+/// The value of a `datetime-local` input showing `tick` in the browser's time zone.
+pub fn local_input_value(tick: Tick) -> String {
+    let d = date(tick);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}",
+        d.get_full_year(),
+        d.get_month() + 1,
+        d.get_date(),
+        d.get_hours(),
+        d.get_minutes()
+    )
+}
+
+/// Parses a `datetime-local` value in the browser's time zone, Unix seconds.
+pub fn parse_local_input(value: &str) -> Option<i64> {
+    // Without a zone, a date-time string is local time.
+    let ms = js_sys::Date::parse(&format!("{value}:00"));
+    ms.is_finite().then(|| (ms / 1000.0) as i64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -42,6 +42,8 @@ pub struct DrawEdge {
     pub metrics: Vec<Metric>,
     /// One line for the hover card.
     pub detail: String,
+    /// A class for how it changed between two ticks (`diff-worse`, …), in a diff.
+    pub change: Option<&'static str>,
 }
 
 impl DrawEdge {
@@ -132,6 +134,7 @@ fn build(
                 mid,
                 metrics,
                 detail,
+                change: None,
             }
         })
         .collect();
@@ -184,6 +187,32 @@ pub fn pruned(a: &AnalysisResponse) -> DrawGraph {
         })
         .collect();
     build(&a.snapshot.layout, &a.clusters, &ranks(a), &metrics, false)
+}
+
+/// The difference from `earlier` to `later` on one graph: the later tick's graph plus
+/// the edges and nodes only the earlier one showed, each edge with the class of its
+/// change by names. Both must be drawn on the same layout (a replay's).
+pub fn diff(
+    later: &AnalysisResponse,
+    earlier: &AnalysisResponse,
+    changes: &HashMap<(String, String), &'static str>,
+) -> DrawGraph {
+    let mut g = pruned(later);
+    let before = pruned(earlier);
+    for e in before.edges {
+        if !g.edges.iter().any(|x| x.src == e.src && x.dst == e.dst) {
+            g.edges.insert(0, e);
+        }
+    }
+    for n in before.nodes {
+        if !g.nodes.iter().any(|x| x.name == n.name) {
+            g.nodes.push(DrawNode { rank: None, ..n });
+        }
+    }
+    for e in &mut g.edges {
+        e.change = changes.get(&(e.src.clone(), e.dst.clone())).copied();
+    }
+    g
 }
 
 /// Every edge with data at the tick, with the analysis's ranks.

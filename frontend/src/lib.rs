@@ -10,6 +10,7 @@ pub mod components;
 pub mod format;
 pub mod graph_model;
 pub mod perf;
+pub mod replay_model;
 pub mod url;
 pub mod view_model;
 
@@ -17,8 +18,16 @@ use leptos::prelude::*;
 
 use crate::components::shell::Shell;
 
-/// The root component.
+/// The root component: the page named by `?view=` (`service`, `replay`), else the
+/// main screen.
 #[component]
 pub fn App() -> impl IntoView {
-    view! { <Shell/> }
+    let query = web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .unwrap_or_default();
+    match url::param(&query, "view").as_deref() {
+        Some("service") => view! { <components::service_view::ServiceView/> }.into_any(),
+        Some("replay") => view! { <components::replay::Replay/> }.into_any(),
+        _ => view! { <Shell/> }.into_any(),
+    }
 }

@@ -118,6 +118,16 @@ fn metric_name(m: Metric) -> &'static str {
     }
 }
 
+/// The value of query parameter `name`, decoded.
+pub fn param(query: &str, name: &str) -> Option<String> {
+    query
+        .trim_start_matches('?')
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| decode(v))
+}
+
 /// Parses a metric's URL name.
 pub fn parse_metric(s: &str) -> Option<Metric> {
     Metric::ALL.into_iter().find(|m| metric_name(*m) == s)
@@ -191,6 +201,18 @@ impl ViewState {
             String::new()
         } else {
             format!("?{}", parts.join("&"))
+        }
+    }
+}
+
+/// Replaces the address bar's query (`?a=b`, or empty) without a new history entry.
+pub fn replace_query(query: &str) {
+    let Some(w) = web_sys::window() else { return };
+    let path = w.location().pathname().unwrap_or_else(|_| "/".into());
+    if let Ok(h) = w.history() {
+        let target = format!("{path}{query}");
+        if let Err(e) = h.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&target)) {
+            web_sys::console::warn_1(&e);
         }
     }
 }

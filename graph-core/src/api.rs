@@ -188,7 +188,8 @@ pub struct ServerPairsResponse {
     pub pairs: Vec<ServerPair>,
 }
 
-/// One anomaly episode: consecutive anomalous ticks of one edge and metric.
+/// One anomaly episode: anomalous ticks of one edge, in any metric, with gaps of at
+/// most two ticks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Episode {
     /// Caller cluster.
@@ -198,15 +199,18 @@ pub struct Episode {
     /// Whether the service is the caller (`outgoing`), the callee (`incoming`) or
     /// both (`both`, calls within the service).
     pub direction: String,
-    /// The metric.
+    /// The metric of the peak (the most severe anomaly).
     pub metric: crate::model::Metric,
-    /// First anomalous tick.
+    /// Every metric anomalous during the episode, in order of appearance.
+    #[serde(default)]
+    pub metrics: Vec<crate::model::Metric>,
+    /// First anomalous tick (the anomaly's onset when earlier).
     pub start: crate::model::Tick,
     /// Last anomalous tick.
     pub end: crate::model::Tick,
-    /// Tick of the largest relative deviation.
+    /// Tick of the most severe anomaly.
     pub peak_tick: crate::model::Tick,
-    /// Largest relative deviation (signed).
+    /// Relative deviation of the most severe anomaly (signed).
     pub peak_deviation: Option<f64>,
     /// Largest severity score.
     pub peak_severity: f64,

@@ -24,6 +24,7 @@ pub mod link;
 pub mod model;
 pub mod prune;
 pub mod rank;
+pub mod render;
 pub mod snapshot;
 
 pub use error::{Error, Result};

@@ -49,6 +49,9 @@ pub struct RangeQuery {
     pub to: Option<String>,
 }
 
+/// Anomalous ticks of one edge at most this many ticks apart belong to one episode.
+pub const EPISODE_GAP_TICKS: i64 = 3;
+
 /// Ranges of up to this many ticks are analysed where no analysis is stored yet, so a
 /// look at last night or a replay does not wait for the background backfill.
 pub const ON_DEMAND_TICKS: i64 = 288;
@@ -419,7 +422,8 @@ pub fn service_episodes(
     }
     let width = store.bucket_width().seconds();
     let ticks = analysed_in(state, from, to)?;
-    let mut open: BTreeMap<(EdgeKey, Metric), Episode> = BTreeMap::new();
+    let gap = EPISODE_GAP_TICKS * width;
+    let mut open: BTreeMap<EdgeKey, Episode> = BTreeMap::new();
     let mut done: Vec<(EdgeKey, Episode)> = Vec::new();
     for &t in &ticks {
         let Some(stored) = state.analyzer.peek(store, t)? else {
@@ -436,61 +440,61 @@ pub fn service_episodes(
         for o in &snap.observations {
             let incoming = clusters.contains(&o.edge.dst);
             let outgoing = clusters.contains(&o.edge.src);
-            if !(incoming || outgoing) {
+            if !(incoming || outgoing) || o.anomalies.is_empty() {
                 continue;
             }
-            let hidden = snap.pruned.hidden.iter().any(|h| h.edge == o.edge);
-            for a in &o.anomalies {
-                let key = (o.edge, a.metric);
-                let continues = open.get(&key).is_some_and(|e| e.end == t - width);
-                if !continues && let Some(e) = open.remove(&key) {
-                    done.push((o.edge, e));
+            let continues = open.get(&o.edge).is_some_and(|e| t - e.end <= gap);
+            if !continues && let Some(e) = open.remove(&o.edge) {
+                done.push((o.edge, e));
+            }
+            let first = &o.anomalies[0];
+            let e = open.entry(o.edge).or_insert_with(|| Episode {
+                src: registry.catalog.get(o.edge.src).name.clone(),
+                dst: registry.catalog.get(o.edge.dst).name.clone(),
+                direction: match (outgoing, incoming) {
+                    (true, true) => "both",
+                    (true, false) => "outgoing",
+                    _ => "incoming",
                 }
-                let e = open.entry(key).or_insert_with(|| Episode {
-                    src: registry.catalog.get(o.edge.src).name.clone(),
-                    dst: registry.catalog.get(o.edge.dst).name.clone(),
-                    direction: match (outgoing, incoming) {
-                        (true, true) => "both",
-                        (true, false) => "outgoing",
-                        _ => "incoming",
-                    }
-                    .into(),
-                    metric: a.metric,
-                    start: a.onset.min(t),
-                    end: t,
-                    peak_tick: t,
-                    peak_deviation: a.rel_deviation,
-                    peak_severity: a.severity,
-                    best_rank,
-                    hidden_ticks: 0,
-                    rank_at_peak: best_rank,
-                    marks: Vec::new(),
-                    points: Vec::new(),
-                    week_before: Vec::new(),
-                });
-                e.end = t;
-                let bigger = match (a.rel_deviation, e.peak_deviation) {
-                    (Some(new), Some(old)) => new.abs() > old.abs(),
-                    (Some(_), None) => true,
-                    _ => false,
-                };
-                if bigger {
+                .into(),
+                metric: first.metric,
+                metrics: Vec::new(),
+                start: t,
+                end: t,
+                peak_tick: t,
+                peak_deviation: first.rel_deviation,
+                peak_severity: f64::NEG_INFINITY,
+                best_rank,
+                hidden_ticks: 0,
+                rank_at_peak: best_rank,
+                marks: Vec::new(),
+                points: Vec::new(),
+                week_before: Vec::new(),
+            });
+            e.end = t;
+            for a in &o.anomalies {
+                e.start = e.start.min(a.onset);
+                if !e.metrics.contains(&a.metric) {
+                    e.metrics.push(a.metric);
+                }
+                if a.severity > e.peak_severity {
+                    e.peak_severity = a.severity;
                     e.peak_deviation = a.rel_deviation;
+                    e.metric = a.metric;
                     e.peak_tick = t;
                     e.rank_at_peak = best_rank;
                 }
-                e.peak_severity = e.peak_severity.max(a.severity);
-                e.best_rank = match (e.best_rank, best_rank) {
-                    (Some(x), Some(y)) => Some(x.min(y)),
-                    (x, y) => x.or(y),
-                };
-                if hidden {
-                    e.hidden_ticks += 1;
-                }
+            }
+            e.best_rank = match (e.best_rank, best_rank) {
+                (Some(x), Some(y)) => Some(x.min(y)),
+                (x, y) => x.or(y),
+            };
+            if snap.pruned.hidden.iter().any(|h| h.edge == o.edge) {
+                e.hidden_ticks += 1;
             }
         }
     }
-    done.extend(open.into_iter().map(|((edge, _), e)| (edge, e)));
+    done.extend(open);
     done.sort_by(|(_, a), (_, b)| (a.start, &a.src, &a.dst).cmp(&(b.start, &b.src, &b.dst)));
     let marks = store.marks()?;
     let name = |c: ClusterId| registry.catalog.get(c).name.clone();

@@ -159,7 +159,7 @@ pub fn GraphView(
             let is_selected = move || selected.with(|s| s.as_ref() == Some(&k2));
             view! {
                 <g
-                    class=format!("edge {class}")
+                    class=format!("edge {class}{}", e.change.map(|c| format!(" {c}")).unwrap_or_default())
                     class:selected=is_selected
                     data-test="graph-edge"
                     data-edge=format!("{}>{}", e.src, e.dst)

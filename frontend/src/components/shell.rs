@@ -34,14 +34,7 @@ fn location_search() -> String {
 }
 
 fn replace_url(query: &str) {
-    let Some(w) = web_sys::window() else { return };
-    let path = w.location().pathname().unwrap_or_else(|_| "/".into());
-    if let Ok(h) = w.history() {
-        let target = format!("{path}{query}");
-        if let Err(e) = h.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&target)) {
-            web_sys::console::warn_1(&e);
-        }
-    }
+    crate::url::replace_query(query);
 }
 
 /// Signals every part of the screen shares.
@@ -309,6 +302,7 @@ pub fn Shell() -> impl IntoView {
         <div class="shell" data-test="shell">
             <header class="header" data-test="header">
                 <h1 class="brand">"Epicenter"</h1>
+                <crate::components::nav::Nav current="main"/>
                 <ActivityChart shown=shown/>
                 {move || latest.get().map(|a| view! { <MarkTabs analysis=a/> })}
                 <div class="header-right">
