@@ -28,6 +28,7 @@ pub mod ingest;
 pub mod jira;
 pub mod marks;
 pub mod presence;
+pub mod render;
 pub mod store;
 pub mod topology;
 

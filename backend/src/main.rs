@@ -26,6 +26,9 @@ enum Command {
     /// Import call statistics files (NDJSON, see docs/ingest.md) into the store, with a
     /// progress bar. The server must not be running on the same store.
     Import(ImportArgs),
+    /// Draw the graph of one tick as SVG or PNG for postmortem documents, from a running
+    /// server or from an exported bundle or snapshot file.
+    Render(RenderArgs),
     /// Manage API tokens (for ingestion and automation).
     #[command(subcommand)]
     Token(TokenCommand),
@@ -157,6 +160,29 @@ struct AnalyzeArgs {
 }
 
 #[derive(Debug, clap::Args)]
+struct RenderArgs {
+    /// A running server, e.g. http://127.0.0.1:8080.
+    #[arg(long, required_unless_present = "input", conflicts_with = "input")]
+    server: Option<String>,
+    /// A bundle or snapshot file exported from Epicenter.
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// The tick (RFC 3339 or Unix seconds); by default the server's live tick, or the
+    /// file's only or last tick.
+    #[arg(long)]
+    tick: Option<String>,
+    /// Output file: .svg or .png.
+    #[arg(long, short)]
+    out: PathBuf,
+    /// Title at the top (default: Epicenter and the tick's time).
+    #[arg(long)]
+    title: Option<String>,
+    /// Pixels per unit in a PNG.
+    #[arg(long, default_value_t = 2.0)]
+    scale: f32,
+}
+
+#[derive(Debug, clap::Args)]
 struct ServeArgs {
     /// TOML configuration file (see docs/configuration.md).
     #[arg(long, short)]
@@ -195,6 +221,7 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve(args) => serve(args).await,
         Command::Analyze(args) => analyze(args),
+        Command::Render(args) => render(args).await,
         Command::Import(args) => import(args),
         Command::Token(cmd) => token(cmd),
         Command::User(cmd) => user(cmd),
@@ -208,6 +235,35 @@ async fn main() -> anyhow::Result<()> {
             prepare_demo(&config, weeks, end)
         }
     }
+}
+
+async fn render(args: RenderArgs) -> anyhow::Result<()> {
+    use epicenter_backend::render::{Request, Source, run};
+    let tick = args
+        .tick
+        .as_deref()
+        .map(epicenter_backend::ingest::timefmt::parse_time)
+        .transpose()
+        .map_err(|m| anyhow::anyhow!("--tick: {m}"))?;
+    let source = match (args.server, args.input) {
+        (Some(s), _) => Source::Server(s),
+        (None, Some(f)) => Source::File(f),
+        (None, None) => anyhow::bail!("give --server or --input"),
+    };
+    let req = Request {
+        source,
+        tick,
+        out: args.out,
+        title: args.title,
+        scale: args.scale,
+    };
+    let (tick, bytes) = run(&req).await?;
+    println!(
+        "{} ({bytes} bytes): the graph at {}",
+        req.out.display(),
+        epicenter_backend::ingest::timefmt::format_time(tick)
+    );
+    Ok(())
 }
 
 fn import(args: ImportArgs) -> anyhow::Result<()> {

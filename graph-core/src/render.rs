@@ -88,15 +88,23 @@ pub fn svg(snap: &TickSnapshot, catalog: &ClusterCatalog, title: &str) -> String
         }
     };
     let empty = l.nodes.is_empty();
-    let (w, h) = if empty {
-        (480.0, 80.0)
-    } else {
-        (l.max.x - l.min.x, l.max.y - l.min.y)
-    };
-    let width = (w + 2.0 * MARGIN + LABEL_ROOM).max(480.0);
-    let height = h + 2.0 * MARGIN + HEADER + FOOTER;
-    let ox = MARGIN - if empty { 0.0 } else { l.min.x };
-    let oy = MARGIN + HEADER - if empty { 0.0 } else { l.min.y };
+    // The box of what is drawn (a layout may carry a larger one, e.g. a replay's).
+    let points = l.nodes.iter().map(|n| (n.x, n.y)).chain(
+        l.edges
+            .iter()
+            .flat_map(|e| e.points.iter().map(|p| (p.x, p.y))),
+    );
+    let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+    for (x, y) in points {
+        (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+    }
+    if empty {
+        (x0, y0, x1, y1) = (0.0, 0.0, 480.0, 80.0);
+    }
+    let width = (x1 - x0 + 2.0 * MARGIN + LABEL_ROOM).max(480.0);
+    let height = y1 - y0 + 2.0 * MARGIN + HEADER + FOOTER;
+    let ox = MARGIN - if empty { 0.0 } else { x0 };
+    let oy = MARGIN + HEADER - if empty { 0.0 } else { y0 };
     let mut out = String::new();
     let _ = write!(
         out,
