@@ -7,7 +7,11 @@
 //!   (the tick analysed on demand) and then warm loads;
 //! - selection: from a click on a table row until the row, the graph edge and the
 //!   edge detail show the new selection (all microtasks run), and until the next frame;
-//! - the full-graph toggle: from the click until every edge is in the DOM.
+//! - the full-graph toggle: from the click until every edge is in the DOM;
+//! - replay of the messaging incident (80 minutes around the tick), with an edge
+//!   selected and the graph zoomed: each step from the click on "next tick" until the
+//!   tick, table, ranking and graph show the new tick, and until the next frame; then
+//!   the onset-against-peak diff until drawn.
 //!
 //! Usage: `ui_bench [WEEKS] [LOADS]`. Needs `EPICENTER_BIN` (a release build is fair)
 //! and the built front end in `dist/`.
@@ -80,6 +84,45 @@ const frame = () => new Promise(r => requestAnimationFrame(() => r()));
 })().then(done, e => done({ error: String(e) }));
 "#;
 
+/// Steps through the loaded replay forward and back, timing each step.
+const REPLAY: &str = r#"
+const done = arguments[arguments.length - 1];
+const macrotask = () => new Promise(r => { const c = new MessageChannel(); c.port1.onmessage = () => r(); c.port2.postMessage(0); });
+const frame = () => new Promise(r => requestAnimationFrame(() => r()));
+(async () => {
+  const applied = [], painted = [];
+  const label = () => document.querySelector('[data-test=replay-tick]').textContent;
+  const step = async (which) => {
+    const before = label();
+    const t0 = performance.now();
+    document.querySelector(`[data-test=${which}]`).click();
+    for (let k = 0; k < 1000 && label() === before; k++) await macrotask();
+    applied.push(performance.now() - t0);
+    await frame();
+    painted.push(performance.now() - t0);
+    await frame();
+  };
+  const n = Number(document.querySelector('[data-test=scrubber]').max);
+  for (let round = 0; round < 2; round++) {
+    for (let i = 0; i < n; i++) await step('step-forward');
+    for (let i = 0; i < n; i++) await step('step-back');
+  }
+  const t0 = performance.now();
+  document.querySelector('[data-test=to-onset]').click();
+  await macrotask();
+  document.querySelector('[data-test=diff-set-a]').click();
+  await macrotask();
+  document.querySelector('[data-test=to-peak]').click();
+  await macrotask();
+  const t1 = performance.now();
+  document.querySelector('[data-test=diff-set-b]').click();
+  for (let k = 0; k < 1000 && !document.querySelector('[data-test=diff]'); k++) await macrotask();
+  await frame();
+  const diff = performance.now() - t1;
+  return { applied, painted, diff, steps: n };
+})().then(done, e => done({ error: String(e) }));
+"#;
+
 const FULL: &str = r#"
 const done = arguments[arguments.length - 1];
 const t0 = performance.now();
@@ -146,6 +189,55 @@ async fn main() -> Result<()> {
             )
             .await?;
         report.push(serde_json::json!({"what": "full graph edges in the DOM", "count": edges}));
+
+        // Replay of the incident.
+        let replay = h.url(&format!(
+            "/?view=replay&from={}&to={}&at={TICK}",
+            TICK - 40 * 60,
+            TICK + 40 * 60
+        ));
+        h.browser.goto(&replay).await?;
+        wait_for(&h.browser, "[data-test=timeline]").await?;
+        wait_for(
+            &h.browser,
+            "[data-test=graph-edge][data-edge=\"messaging-proxy>messaging-conversation-cdb\"]",
+        )
+        .await?;
+        // A label may lie over the edge at this window size: select it as a click on
+        // the edge itself would.
+        h.browser
+            .execute(
+                "document.querySelector('[data-test=graph-edge][data-edge=\"messaging-proxy>messaging-conversation-cdb\"]')
+                   .dispatchEvent(new MouseEvent('click', {bubbles: true}))",
+                vec![],
+            )
+            .await?;
+        wait_for(&h.browser, "[data-test=graph] button[title^='Zoom in']")
+            .await?
+            .click()
+            .await?;
+        let r = h
+            .browser
+            .execute_async(REPLAY, vec![])
+            .await
+            .context("timing replay steps")?;
+        if let Some(e) = r.get("error") {
+            anyhow::bail!("replay script failed: {e}");
+        }
+        let nums = |k: &str| -> Vec<f64> {
+            r[k].as_array()
+                .map(|a| a.iter().filter_map(|x| x.as_f64()).collect())
+                .unwrap_or_default()
+        };
+        report.push(stats(
+            "replay step applied (tick, table, ranking, graph)",
+            nums("applied"),
+        ));
+        report.push(stats("replay step until the next frame", nums("painted")));
+        report.push(serde_json::json!({"what": "replay ticks in the range", "count": r["steps"]}));
+        report.push(
+            serde_json::json!({"what": "diff onset against peak until drawn", "ms": r["diff"]}),
+        );
         println!("{}", serde_json::to_string_pretty(&report)?);
 
         // Screenshots for the docs, on the six-week demo (full baselines in the chart).
@@ -165,6 +257,32 @@ async fn main() -> Result<()> {
         wait_for(&h.browser, "[data-test=full-summary]").await?;
         tokio::time::sleep(Duration::from_millis(800)).await;
         save_screenshot(&h.browser, "docs-full-graph").await?;
+        h.browser
+            .goto(&h.url("/?view=service&service=counters-cdb&range=night"))
+            .await?;
+        wait_for(&h.browser, "[data-test=episode-mark]").await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        save_screenshot(&h.browser, "docs-service-view").await?;
+        h.browser.goto(&replay).await?;
+        wait_for(&h.browser, "[data-test=to-onset]")
+            .await?
+            .click()
+            .await?;
+        wait_for(&h.browser, "[data-test=diff-set-a]")
+            .await?
+            .click()
+            .await?;
+        wait_for(&h.browser, "[data-test=to-peak]")
+            .await?
+            .click()
+            .await?;
+        wait_for(&h.browser, "[data-test=diff-set-b]")
+            .await?
+            .click()
+            .await?;
+        wait_for(&h.browser, "[data-test=diff]").await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        save_screenshot(&h.browser, "docs-replay-diff").await?;
         anyhow::Ok(())
     }
     .await;

@@ -135,6 +135,8 @@ pub enum Change {
     Worse,
     /// Less severe at the later tick.
     Better,
+    /// As severe (within 1 %), with other metrics anomalous.
+    Metrics,
 }
 
 impl Change {
@@ -145,6 +147,7 @@ impl Change {
             Change::Disappeared => "diff-disappeared",
             Change::Worse => "diff-worse",
             Change::Better => "diff-better",
+            Change::Metrics => "diff-metrics",
         }
     }
 
@@ -155,6 +158,7 @@ impl Change {
             Change::Disappeared => "disappeared",
             Change::Worse => "got worse",
             Change::Better => "got better",
+            Change::Metrics => "other metrics",
         }
     }
 }
@@ -234,10 +238,16 @@ pub fn diff_view(catalog: &ClusterCatalog, a: &TickSnapshot, b: &TickSnapshot) -
     edges.extend(d.added.iter().map(|&e| row(e, Change::Appeared)));
     edges.extend(d.removed.iter().map(|&e| row(e, Change::Disappeared)));
     for c in &d.changed {
-        if c.after > c.before {
+        let tolerance = 0.01 * c.before.abs().max(c.after.abs());
+        if c.after > c.before + tolerance {
             edges.push(row(c.edge, Change::Worse));
-        } else if c.after < c.before {
+        } else if c.after < c.before - tolerance {
             edges.push(row(c.edge, Change::Better));
+        } else {
+            let metrics = |s: &TickSnapshot| s.pruned.edge(c.edge).map(|e| e.metrics.clone());
+            if metrics(a) != metrics(b) {
+                edges.push(row(c.edge, Change::Metrics));
+            }
         }
     }
     let order = |c: Change| match c {
@@ -245,6 +255,7 @@ pub fn diff_view(catalog: &ClusterCatalog, a: &TickSnapshot, b: &TickSnapshot) -
         Change::Disappeared => 1,
         Change::Worse => 2,
         Change::Better => 3,
+        Change::Metrics => 4,
     };
     edges.sort_by(|x, y| {
         let size = |r: &DiffRow| {

@@ -641,7 +641,8 @@ fn diff_body(
                     <span class="diff-key diff-appeared">"appeared"</span>" "
                     <span class="diff-key diff-disappeared">"gone"</span>" "
                     <span class="diff-key diff-worse">"worse"</span>" "
-                    <span class="diff-key diff-better">"better"</span>
+                    <span class="diff-key diff-better">"better"</span>" "
+                    <span class="diff-key diff-metrics">"other metrics"</span>
                 </p>
                 <GraphView graph=graph selected=selected view_box=view_box/>
             </section>

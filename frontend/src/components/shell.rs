@@ -526,6 +526,12 @@ fn TimeControls(analysis: Arc<AnalysisResponse>, s: Screen) -> impl IntoView {
                 .into_any()
             }}
             {newer}
+            <a
+                class="replay-link"
+                data-test="replay-link"
+                title="Replay the hour before this tick and the half hour after"
+                href=format!("/?view=replay&from={}&to={}&at={tick}", (tick - 3600).max(earliest), (tick + 1800).min(latest))
+            >"Replay"</a>
         </div>
     }
 }
