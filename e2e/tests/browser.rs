@@ -525,8 +525,9 @@ async fn an_incident_goes_to_jira_once_and_closes_in_both_browsers_when_resolved
             let f = &issues[0].fields;
             assert_eq!(f["project"]["key"], "OPS");
             assert_eq!(f["issuetype"]["name"], "Incident");
-            assert_eq!(f["summary"], "Epicenter incident #1: Messaging history loads slowly");
-            assert_eq!(f["labels"], serde_json::json!(["epicenter", "epicenter-incident-1"]));
+            // Mark 1 is the demo's own known anomaly from last night.
+            assert_eq!(f["summary"], "Epicenter incident #2: Messaging history loads slowly");
+            assert_eq!(f["labels"], serde_json::json!(["epicenter", "epicenter-incident-2"]));
             let d = f["description"].as_str().unwrap_or_default();
             for needle in [
                 "conversation storage latency x4",
@@ -764,6 +765,22 @@ async fn a_reviewer_replays_diffs_exports_and_replays_offline() -> anyhow::Resul
         assert_eq!(texts(&h.browser, "[data-test=candidate-name]").await?, ranking);
         assert_eq!(attrs(&h.browser, "[data-test=graph-edge]", "data-edge").await?, edges);
         save_screenshot(&h.browser, "replay-offline").await?;
+
+        // A file from a newer Epicenter is refused, saying why; the replay shown stays.
+        let text = std::fs::read_to_string(&file)?;
+        let newer = file.with_file_name("from-a-newer-epicenter.json");
+        std::fs::write(&newer, text.replacen("\"format_version\":1", "\"format_version\":2", 1))?;
+        h.wait_for("[data-test=open-file]")
+            .await?
+            .send_keys(&newer.display().to_string())
+            .await?;
+        let refused = h.wait_for("[data-test=replay-error]").await?.text().await?;
+        assert!(
+            refused.contains("from-a-newer-epicenter.json")
+                && refused.contains("format version 2, newer than this build reads (up to 1)"),
+            "{refused}"
+        );
+        assert_eq!(texts(&h.browser, "[data-test=candidate-name]").await?, ranking);
 
         // Pruning harder, offline: fewer edges, ranking redone.
         let severity = h.wait_for("[data-test=min-severity]").await?;
