@@ -103,7 +103,7 @@ impl Server {
             )
         };
         let bin = from_env("EPICENTER_BIN", "target/debug/epicenter");
-        let dist = from_env("EPICENTER_DIST", "dist");
+        let dist = dist_dir();
         if !bin.is_file() {
             bail!(
                 "server binary {} not found: build it with `cargo build -p epicenter-backend`",
@@ -184,6 +184,62 @@ impl Server {
     pub fn stop(&self) {
         drop(self.child.lock().expect("server lock").take());
     }
+}
+
+/// A plain static file server over a folder, on a thread: the built front end served
+/// with no Epicenter server behind it (any static server would do). Answers GET with the
+/// file under the path (`/` is `index.html`, the query ignored) or 404. Returns its base
+/// URL; it runs until the process ends.
+pub fn serve_static(dir: &Path) -> Result<String> {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let dir = dir.to_path_buf();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 8192];
+            let n = stream.read(&mut buf).unwrap_or(0);
+            let head = String::from_utf8_lossy(&buf[..n]);
+            let path = head
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("/")
+                .split('?')
+                .next()
+                .unwrap_or("/")
+                .to_string();
+            let rel = path.trim_start_matches('/');
+            let rel = if rel.is_empty() { "index.html" } else { rel };
+            let file = dir.join(rel);
+            let inside = !rel.split('/').any(|p| p == "..");
+            let (status, body, kind) = match std::fs::read(&file) {
+                Ok(b) if inside => {
+                    let kind = match file.extension().and_then(|e| e.to_str()) {
+                        Some("html") => "text/html; charset=utf-8",
+                        Some("js") => "text/javascript",
+                        Some("wasm") => "application/wasm",
+                        Some("css") => "text/css",
+                        _ => "application/octet-stream",
+                    };
+                    ("200 OK", b, kind)
+                }
+                _ => ("404 Not Found", b"not found".to_vec(), "text/plain"),
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(&body);
+        }
+    });
+    Ok(base)
+}
+
+/// The built front end (`EPICENTER_DIST`, else `dist/`).
+pub fn dist_dir() -> PathBuf {
+    workspace_root().join(std::env::var_os("EPICENTER_DIST").map_or("dist".into(), PathBuf::from))
 }
 
 /// A running chromedriver.

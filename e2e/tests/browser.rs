@@ -782,6 +782,24 @@ async fn a_reviewer_replays_diffs_exports_and_replays_offline() -> anyhow::Resul
         );
         assert_eq!(texts(&h.browser, "[data-test=candidate-name]").await?, ranking);
 
+        // Days later, with no Epicenter anywhere: the front end from a plain static
+        // file server, and the file.
+        let static_base = epicenter_e2e::serve_static(&epicenter_e2e::dist_dir())?;
+        h.browser.goto(&format!("{static_base}/?view=replay")).await?;
+        h.wait_for_text("[data-test=replay-error]", "Open a bundle file").await?;
+        h.wait_for("[data-test=open-file]")
+            .await?
+            .send_keys(&file.display().to_string())
+            .await?;
+        h.wait_for_text("[data-test=replay-source]", "no server needed").await?;
+        h.wait_for("[data-test=to-peak]").await?.click().await?;
+        h.wait_for_text("[data-test=replay-tick]", &peak_tick).await?;
+        h.wait_for_text("[data-test=candidate-name]", CDB).await?;
+        assert_eq!(texts(&h.browser, "[data-test=candidate-name]").await?, ranking);
+        assert_eq!(attrs(&h.browser, "[data-test=graph-edge]", "data-edge").await?, edges);
+        assert!(h.browser.find_all(Locator::Css("[data-test=replay-error]")).await?.is_empty());
+        save_screenshot(&h.browser, "replay-static").await?;
+
         // Pruning harder, offline: fewer edges, ranking redone.
         let severity = h.wait_for("[data-test=min-severity]").await?;
         severity.clear().await?;

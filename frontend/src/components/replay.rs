@@ -197,7 +197,11 @@ pub fn Replay() -> impl IntoView {
                     from.set(Some(a.latest_tick - 2 * 3600));
                 }
                 Err(e) => {
-                    error.set(Some(e.to_string()));
+                    // Served without an Epicenter server (a static copy of the front
+                    // end): files still replay.
+                    error.set(Some(format!(
+                        "No Epicenter server answered ({e}). Open a bundle file to replay it here."
+                    )));
                     return;
                 }
             }
@@ -225,6 +229,7 @@ pub fn Replay() -> impl IntoView {
                     Ok(b) => {
                         from.set(Some(b.from));
                         to.set(Some(b.to));
+                        error.set(None);
                         show(Loaded::new(b, name), None);
                     }
                     Err(e) => error.set(Some(format!("{name}: {e}"))),
