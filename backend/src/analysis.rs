@@ -433,12 +433,11 @@ impl Analyzer {
 
 /// A cluster as the client needs it.
 pub fn cluster_info(registry: &Registry, id: graph_core::model::ClusterId) -> ClusterInfo {
-    let c = registry.catalog.get(id);
-    ClusterInfo {
+    ClusterInfo::of(&registry.catalog, id).unwrap_or_else(|| ClusterInfo {
         id,
-        name: c.name.clone(),
-        service: c.service.clone(),
-        dc: c.dc.clone(),
-        tier: c.tier.clone(),
-    }
+        name: registry.catalog.label(id),
+        service: String::new(),
+        dc: None,
+        tier: None,
+    })
 }

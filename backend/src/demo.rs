@@ -366,7 +366,7 @@ pub fn seed_demo_marks(state: &crate::AppState) -> anyhow::Result<Option<u64>> {
         jira: None,
     };
     let id = store.insert_mark(&mark)?;
-    crate::handlers::marks::reanalyse(state, created, created, made_at)?;
+    crate::handlers::marks::reanalyse(state, created, created, crate::analysis::unix_now())?;
     Ok(Some(id))
 }
 

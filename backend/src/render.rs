@@ -81,12 +81,19 @@ pub async fn from_server(
         Some(t) => t,
         None => {
             let url = format!("{base}/api/v1/analysis");
-            let v: serde_json::Value = get(&url).await?;
+            let v: serde_json::Value = serde_json::from_str(&get(&url).await?)
+                .with_context(|| format!("reading {url}"))?;
             v["tick"].as_i64().context("the analysis has no tick")?
         }
     };
     let url = format!("{base}/api/v1/snapshots/{tick}");
-    let res = reqwest::get(&url)
+    let doc = Snapshot::from_json(&get(&url).await?).with_context(|| format!("reading {url}"))?;
+    Ok((doc.clusters, doc.snapshot))
+}
+
+/// The body of a successful GET of `url`; the server's answer in the error otherwise.
+async fn get(url: &str) -> anyhow::Result<String> {
+    let res = reqwest::get(url)
         .await
         .with_context(|| format!("fetching {url}"))?;
     let status = res.status();
@@ -94,20 +101,7 @@ pub async fn from_server(
     if !status.is_success() {
         bail!("{url}: {status}: {text}");
     }
-    let doc = Snapshot::from_json(&text).with_context(|| format!("reading {url}"))?;
-    Ok((doc.clusters, doc.snapshot))
-}
-
-async fn get(url: &str) -> anyhow::Result<serde_json::Value> {
-    let res = reqwest::get(url)
-        .await
-        .with_context(|| format!("fetching {url}"))?;
-    let status = res.status();
-    let text = res.text().await?;
-    if !status.is_success() {
-        bail!("{url}: {status}: {text}");
-    }
-    Ok(serde_json::from_str(&text)?)
+    Ok(text)
 }
 
 /// The default title: `Epicenter · 2026-11-18 10:15 UTC`.

@@ -37,22 +37,27 @@ async fn get_json<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
     decode(res).await
 }
 
+/// The server's error in an answer that is not a success.
+async fn error_of(res: gloo_net::http::Response) -> ApiError {
+    let status = res.status();
+    match res.json::<ErrorBody>().await {
+        Ok(b) => ApiError::Server {
+            status,
+            message: b.error,
+            details: b.details,
+        },
+        Err(_) => ApiError::Server {
+            status,
+            message: format!("HTTP {status} {}", res.status_text()),
+            details: vec![],
+        },
+    }
+}
+
 /// The body of an answer, or the server's error.
 async fn decode<T: DeserializeOwned>(res: gloo_net::http::Response) -> Result<T, ApiError> {
     if !res.ok() {
-        let status = res.status();
-        return Err(match res.json::<ErrorBody>().await {
-            Ok(b) => ApiError::Server {
-                status,
-                message: b.error,
-                details: b.details,
-            },
-            Err(_) => ApiError::Server {
-                status,
-                message: format!("HTTP {status} {}", res.status_text()),
-                details: vec![],
-            },
-        });
+        return Err(error_of(res).await);
     }
     res.json::<T>()
         .await
@@ -156,10 +161,7 @@ pub async fn bundle(from: Tick, to: Tick) -> Result<graph_core::snapshot::Bundle
         .await
         .map_err(|e| ApiError::Unreachable(e.to_string()))?;
     if !res.ok() {
-        return Err(decode::<serde_json::Value>(res)
-            .await
-            .err()
-            .unwrap_or_else(|| ApiError::Decode("an error status with a readable body".into())));
+        return Err(error_of(res).await);
     }
     let text = res
         .text()

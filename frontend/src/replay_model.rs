@@ -71,8 +71,7 @@ pub fn analysis_for(
     ids.dedup();
     let clusters = ids
         .into_iter()
-        .filter(|id| (id.0 as usize) < bundle.clusters.len())
-        .map(|id| cluster_info(&bundle.clusters, id))
+        .filter_map(|id| ClusterInfo::of(&bundle.clusters, id))
         .collect();
     AnalysisResponse {
         tick: snap.tick,
@@ -84,17 +83,6 @@ pub fn analysis_for(
         storms: Vec::new(),
         sources_behind: Vec::new(),
         analysed_at: 0,
-    }
-}
-
-fn cluster_info(catalog: &ClusterCatalog, id: ClusterId) -> ClusterInfo {
-    let c = catalog.get(id);
-    ClusterInfo {
-        id,
-        name: c.name.clone(),
-        service: c.service.clone(),
-        dc: c.dc.clone(),
-        tier: c.tier.clone(),
     }
 }
 
@@ -219,13 +207,7 @@ impl DiffView {
 /// What changed from `a` to `b` (graph-core's [`SnapshotDiff`], named and ordered).
 pub fn diff_view(catalog: &ClusterCatalog, a: &TickSnapshot, b: &TickSnapshot) -> DiffView {
     let d: SnapshotDiff = b.diff(a);
-    let name = |id: ClusterId| {
-        if (id.0 as usize) < catalog.len() {
-            catalog.get(id).name.clone()
-        } else {
-            format!("#{}", id.0)
-        }
-    };
+    let name = |id: ClusterId| catalog.label(id);
     let sev = |s: &TickSnapshot, e: EdgeKey| s.pruned.edge(e).map(|x| x.severity);
     let mut edges: Vec<DiffRow> = Vec::new();
     let row = |e: EdgeKey, change: Change| DiffRow {

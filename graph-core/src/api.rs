@@ -77,6 +77,22 @@ pub struct ClusterInfo {
     pub tier: Option<String>,
 }
 
+impl ClusterInfo {
+    /// Cluster `id` of `catalog`, or `None` for an id not from it.
+    pub fn of(
+        catalog: &crate::model::ClusterCatalog,
+        id: crate::model::ClusterId,
+    ) -> Option<ClusterInfo> {
+        catalog.try_get(id).map(|c| ClusterInfo {
+            id,
+            name: c.name.clone(),
+            service: c.service.clone(),
+            dc: c.dc.clone(),
+            tier: c.tier.clone(),
+        })
+    }
+}
+
 /// One bucket of an edge's series.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SeriesPoint {

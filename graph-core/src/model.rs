@@ -179,6 +179,25 @@ impl ClusterCatalog {
         &self.get(id).name
     }
 
+    /// The cluster with `id`, or `None` for an id not from this catalog (a document
+    /// read from a file may hold one).
+    pub fn try_get(&self, id: ClusterId) -> Option<&Cluster> {
+        self.clusters.get(id.0 as usize)
+    }
+
+    /// The name of cluster `id`, or `#id` for an id not from this catalog.
+    ///
+    /// ```
+    /// use graph_core::model::{Cluster, ClusterCatalog, ClusterId};
+    /// let mut c = ClusterCatalog::new();
+    /// let web = c.insert(Cluster { name: "web".into(), service: "web".into(), dc: None, tier: None });
+    /// assert_eq!((c.label(web), c.label(ClusterId(7))), ("web".to_string(), "#7".to_string()));
+    /// ```
+    pub fn label(&self, id: ClusterId) -> String {
+        self.try_get(id)
+            .map_or_else(|| format!("#{}", id.0), |c| c.name.clone())
+    }
+
     /// Number of clusters.
     pub fn len(&self) -> usize {
         self.clusters.len()

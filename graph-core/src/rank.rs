@@ -348,10 +348,7 @@ pub fn rank(
     let kept = |e: EdgeKey| {
         pruned.edge(e).is_some() || pruned.hidden.binary_search_by_key(&e, |h| h.edge).is_ok()
     };
-    let mut cand: Vec<ClusterId> = pruned.nodes.clone();
-    cand.sort();
-    cand.dedup();
-    let slot: HashMap<ClusterId, usize> = cand.iter().enumerate().map(|(i, &c)| (c, i)).collect();
+    let (cand, slot) = candidates(pruned);
     let mut outside = vec![Sums::default(); cand.len()];
     for o in graph.observations().iter().filter(|o| !kept(o.edge)) {
         accumulate(&mut outside, &slot, o);
@@ -364,6 +361,16 @@ pub fn rank(
         .collect();
     let inside = graph.observations().iter().filter(|o| kept(o.edge));
     rank_from(inside, context, pruned, links, catalog, config)
+}
+
+/// The candidates: the pruned graph's nodes (sorted and without repeats, whatever the
+/// caller built), with each one's position.
+fn candidates(pruned: &PrunedGraph) -> (Vec<ClusterId>, HashMap<ClusterId, usize>) {
+    let mut cand: Vec<ClusterId> = pruned.nodes.clone();
+    cand.sort();
+    cand.dedup();
+    let slot = cand.iter().enumerate().map(|(i, &c)| (c, i)).collect();
+    (cand, slot)
 }
 
 fn is_zero(x: &f64) -> bool {
@@ -444,15 +451,10 @@ pub fn rank_from<'a>(
     catalog: &ClusterCatalog,
     config: &RankConfig,
 ) -> Ranking {
-    // Candidates: the pruned graph's nodes (sorted and without repeats, whatever the
-    // caller built).
-    let mut cand: Vec<ClusterId> = pruned.nodes.clone();
-    cand.sort();
-    cand.dedup();
+    let (cand, slot) = candidates(pruned);
     if cand.is_empty() {
         return Ranking::default();
     }
-    let slot: HashMap<ClusterId, usize> = cand.iter().enumerate().map(|(i, &c)| (c, i)).collect();
     let mut sums = vec![Sums::default(); cand.len()];
     for c in &context {
         if let Some(&i) = slot.get(&c.cluster) {

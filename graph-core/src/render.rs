@@ -80,13 +80,7 @@ fn utc(t: i64) -> String {
 /// O(N + E·P) for N nodes and E edges of P points each.
 pub fn svg(snap: &TickSnapshot, catalog: &ClusterCatalog, title: &str) -> String {
     let l = &snap.layout;
-    let name = |id: ClusterId| {
-        if (id.0 as usize) < catalog.len() {
-            catalog.get(id).name.clone()
-        } else {
-            format!("#{}", id.0)
-        }
-    };
+    let name = |id: ClusterId| catalog.label(id);
     let empty = l.nodes.is_empty();
     // The box of what is drawn (a layout may carry a larger one, e.g. a replay's).
     let points = l.nodes.iter().map(|n| (n.x, n.y)).chain(

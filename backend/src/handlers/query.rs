@@ -663,18 +663,16 @@ pub async fn snapshot_storage(
 ) -> Result<Json<StorageReport>, AppError> {
     blocking(move || {
         let retention_days = state.detector.retention().snapshot_days;
+        let from = match (&q.from, &q.to) {
+            // The retention window up to the live tick.
+            (None, None) => {
+                let live = state.analyzer.resolve(state.store.as_ref(), None)?.0;
+                Some((live - retention_days * DAY).to_string())
+            }
+            (from, _) => from.clone(),
+        };
         let range = RangeQuery {
-            from: q.from.clone().or_else(|| {
-                q.to.is_none().then(|| {
-                    let store = state.store.as_ref();
-                    let live = state
-                        .analyzer
-                        .resolve(store, None)
-                        .map(|r| r.0)
-                        .unwrap_or(0);
-                    (live - retention_days * DAY).to_string()
-                })
-            }),
+            from,
             to: q.to.clone(),
         };
         let (from, to) = resolve_range(&state, &range, MAX_STORAGE_RANGE_S)?;
