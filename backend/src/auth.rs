@@ -6,7 +6,8 @@
 //!   an HttpOnly, SameSite=Strict cookie whose id is stored only as a digest; writes made
 //!   with the cookie must echo the session's CSRF token in `X-CSRF-Token`.
 //! - A **trusted reverse proxy** may name the user in a configured header; it is believed
-//!   only from the configured proxy addresses.
+//!   only from the configured proxy addresses. Writes so authenticated must echo the
+//!   user's CSRF token too (from `GET /api/v1/session`), as cookie writes do.
 //!
 //! [`layer`] identifies every API request once and leaves a [`Caller`] for handlers,
 //! which ask it for the scope they need.
@@ -136,7 +137,11 @@ pub enum Via {
         expires: i64,
     },
     /// The trusted reverse proxy's header.
-    Proxy,
+    Proxy {
+        /// The CSRF token writes must carry ([`proxy_csrf`]): the browser sends the
+        /// proxy's credentials by itself, as it does a cookie.
+        csrf: String,
+    },
 }
 
 /// An identified caller.
@@ -240,12 +245,50 @@ pub fn trusted(config: &AuthConfig, peer: Option<IpAddr>) -> bool {
     peer.is_some_and(|p| config.trusted_proxies.contains(&p))
 }
 
+/// The address of the client behind a request: the connection's peer, or, when the
+/// peer is a trusted proxy, the nearest address in `X-Forwarded-For` that is not one of
+/// the trusted proxies (the one the proxy itself saw; anything further left could be
+/// written by the client).
+pub fn client_address(
+    config: &AuthConfig,
+    peer: Option<IpAddr>,
+    headers: &HeaderMap,
+) -> Option<IpAddr> {
+    if !trusted(config, peer) {
+        return peer;
+    }
+    let forwarded: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse().ok())
+        .collect();
+    forwarded
+        .into_iter()
+        .rev()
+        .find(|a| !config.trusted_proxies.contains(a))
+        .or(peer)
+}
+
+/// The CSRF token of `user` signed in by the trusted proxy: a digest of the store's
+/// `csrf` key and the name, so it cannot be guessed, needs nothing stored per user and
+/// survives restarts.
+pub fn proxy_csrf(key: &[u8], user: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(key);
+    h.update([0u8]);
+    h.update(user.as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Identifies the caller from the bearer token, the session cookie, or the trusted
 /// proxy's header, in that order. A bad token is an error; an unknown or expired
-/// session is anonymous.
+/// session is anonymous. `csrf_key` is the store's `csrf` key ([`proxy_csrf`]).
 pub fn identify(
     store: &dyn Store,
     config: &AuthConfig,
+    csrf_key: &[u8],
     headers: &HeaderMap,
     peer: Option<IpAddr>,
     now: i64,
@@ -292,15 +335,17 @@ pub fn identify(
                 .as_ref()
                 .map_or_else(|| name.to_string(), |u| u.display_name.clone()),
             scopes: user.map_or_else(|| config.proxy_scopes.clone(), |u| u.scopes),
-            via: Via::Proxy,
+            via: Via::Proxy {
+                csrf: proxy_csrf(csrf_key, name),
+            },
         }));
     }
     Ok(None)
 }
 
-/// Middleware on the API: identifies the caller once ([`identify`]), refuses
-/// cookie-authenticated requests that change something without the session's CSRF
-/// token, and leaves a [`Caller`] in the request for handlers.
+/// Middleware on the API: identifies the caller once ([`identify`]), refuses requests
+/// authenticated by a cookie or the proxy's header that change something without the
+/// caller's CSRF token, and leaves a [`Caller`] in the request for handlers.
 pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let peer = req
         .extensions()
@@ -314,10 +359,11 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
     let caller = if needs_lookup {
         let store = state.store.clone();
         let config = state.auth.clone();
+        let key = state.csrf_key.clone();
         let headers = req.headers().clone();
         let now = crate::analysis::unix_now();
         match crate::handlers::blocking(move || {
-            identify(store.as_ref(), &config, &headers, peer, now)
+            identify(store.as_ref(), &config, &key, &headers, peer, now)
         })
         .await
         {
@@ -328,12 +374,16 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
         None
     };
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if !safe
-        && let Some(Principal {
-            via: Via::Session { csrf, .. },
+    // What the browser sends by itself (a cookie, the proxy's sign-in) must not be
+    // enough to write: a page of another site could make it send them.
+    let ambient = match &caller {
+        Some(Principal {
+            via: Via::Session { csrf, .. } | Via::Proxy { csrf },
             ..
-        }) = &caller
-    {
+        }) => Some(csrf),
+        _ => None,
+    };
+    if !safe && let Some(csrf) = ambient {
         let sent = req
             .headers()
             .get(CSRF_HEADER)
@@ -350,37 +400,91 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
     next.run(req).await
 }
 
-/// Failed logins per client address and per account within a window.
+/// Failed sign-ins within a window, per key: a client address, and a client address
+/// with an account. Nothing is counted per account alone, so nobody can lock a real user
+/// out by failing on purpose: the right password from another address still works.
+///
+/// [`begin`](Self::begin) checks the limits and counts the attempt as a failure in one
+/// step, under one lock, so concurrent attempts cannot all pass the check before any of
+/// them is recorded; [`succeeded`](Self::succeeded) takes the count back.
 #[derive(Debug, Default)]
 pub struct LoginLimiter {
     failures: Mutex<HashMap<String, VecDeque<i64>>>,
 }
 
+/// A sign-in attempt counted by [`LoginLimiter::begin`], until it succeeds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "an attempt that succeeds must be handed back to `LoginLimiter::succeeded`"]
+pub struct Attempt {
+    keys: Vec<String>,
+    at: i64,
+}
+
+/// The throttling keys of a sign-in as `account` from `client`, each with its limit:
+/// the address alone (`per_address`) and the address with the account (`per_account`).
+pub fn login_keys(
+    client: Option<IpAddr>,
+    account: &str,
+    per_account: u32,
+    per_address: u32,
+) -> Vec<(String, u32)> {
+    let addr = client.map_or_else(|| "unknown".to_string(), |p| p.to_string());
+    vec![
+        (format!("addr:{addr}"), per_address),
+        (format!("addr:{addr} user:{account}"), per_account),
+    ]
+}
+
 impl LoginLimiter {
-    /// `Err(seconds to wait)` when any of `keys` had `limit` failures in the last
-    /// `window_s` seconds.
-    pub fn check(&self, keys: &[String], now: i64, limit: u32, window_s: i64) -> Result<(), i64> {
+    /// Counts an attempt under each key at `now`, unless a key already holds its limit
+    /// of failures within the last `window_s` seconds: then nothing is counted and the
+    /// answer is `Err(seconds to wait)`.
+    pub fn begin(&self, keys: &[(String, u32)], now: i64, window_s: i64) -> Result<Attempt, i64> {
         let mut f = self.failures.lock().expect("limiter lock");
-        let mut wait = 0;
-        for k in keys {
-            if let Some(q) = f.get_mut(k) {
-                while q.front().is_some_and(|t| *t <= now - window_s) {
-                    q.pop_front();
-                }
-                if q.len() >= limit as usize {
-                    wait = wait.max(q.front().map_or(1, |t| t + window_s - now));
-                }
+        let since = now.saturating_sub(window_s);
+        f.retain(|_, q| {
+            while q.front().is_some_and(|t| *t <= since) {
+                q.pop_front();
             }
+            !q.is_empty()
+        });
+        let wait = keys
+            .iter()
+            .filter_map(|(k, limit)| {
+                let q = f.get(k)?;
+                (q.len() >= *limit as usize).then(|| {
+                    // The failure that must leave the window before one more is allowed.
+                    let oldest = q[q.len() - *limit as usize];
+                    (oldest.saturating_add(window_s) - now).max(1)
+                })
+            })
+            .max();
+        if let Some(wait) = wait {
+            return Err(wait);
         }
-        f.retain(|_, q| !q.is_empty());
-        if wait > 0 { Err(wait) } else { Ok(()) }
+        for (k, _) in keys {
+            f.entry(k.clone()).or_default().push_back(now);
+        }
+        Ok(Attempt {
+            keys: keys.iter().map(|(k, _)| k.clone()).collect(),
+            at: now,
+        })
     }
 
-    /// Records a failed attempt under each of `keys`.
-    pub fn failed(&self, keys: &[String], now: i64) {
+    /// Takes back the count of an attempt that succeeded, and forgets the earlier
+    /// failures of that address with that account (the last key of the attempt).
+    pub fn succeeded(&self, attempt: Attempt) {
         let mut f = self.failures.lock().expect("limiter lock");
-        for k in keys {
-            f.entry(k.clone()).or_default().push_back(now);
+        for (i, k) in attempt.keys.iter().enumerate() {
+            let Some(q) = f.get_mut(k) else { continue };
+            if i + 1 == attempt.keys.len() {
+                q.clear();
+            } else if let Some(pos) = q.iter().rposition(|t| *t == attempt.at) {
+                q.remove(pos);
+            }
+            if q.is_empty() {
+                f.remove(k);
+            }
         }
     }
 }
@@ -492,23 +596,78 @@ mod tests {
     }
 
     #[test]
-    fn the_limiter_counts_failures_per_key_within_the_window() {
+    fn the_limiter_counts_per_address_and_per_address_and_account() {
         let l = LoginLimiter::default();
-        let keys = vec!["ip:1".to_string(), "user:a".to_string()];
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
         for t in 0..3 {
-            assert!(l.check(&keys, t, 3, 60).is_ok());
-            l.failed(&keys, t);
+            let attempt = l.begin(&login_keys(Some(a), "alice", 3, 10), t, 60);
+            assert!(attempt.is_ok(), "attempt {t}");
         }
-        assert_eq!(l.check(&keys, 10, 3, 60), Err(50));
-        assert_eq!(l.check(&["user:a".to_string()], 10, 3, 60), Err(50));
-        assert!(
-            l.check(&["user:b".to_string(), "ip:2".to_string()], 10, 3, 60)
-                .is_ok()
+        // Address a is done with alice for the window, whatever the password...
+        assert_eq!(
+            l.begin(&login_keys(Some(a), "alice", 3, 10), 10, 60),
+            Err(50)
         );
+        // ...but not with another account, and alice from another address is untouched.
+        assert!(l.begin(&login_keys(Some(a), "bob", 3, 10), 10, 60).is_ok());
+        let fresh = l
+            .begin(&login_keys(Some(b), "alice", 3, 10), 10, 60)
+            .unwrap();
+        l.succeeded(fresh);
         assert!(
-            l.check(&keys, 61, 3, 60).is_ok(),
+            l.begin(&login_keys(Some(a), "alice", 3, 10), 61, 60)
+                .is_ok(),
             "the oldest failure left the window"
         );
+    }
+
+    #[test]
+    fn the_address_limit_holds_across_accounts() {
+        let l = LoginLimiter::default();
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        for (t, user) in ["u1", "u2", "u3", "u4"].iter().enumerate() {
+            assert!(
+                l.begin(&login_keys(Some(a), user, 3, 4), t as i64, 60)
+                    .is_ok()
+            );
+        }
+        assert_eq!(l.begin(&login_keys(Some(a), "u5", 3, 4), 4, 60), Err(56));
+    }
+
+    #[test]
+    fn a_success_takes_its_count_back_and_clears_the_pair() {
+        let l = LoginLimiter::default();
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let keys = login_keys(Some(a), "alice", 3, 10);
+        let _failed = l.begin(&keys, 0, 60).unwrap();
+        let _failed = l.begin(&keys, 1, 60).unwrap();
+        l.succeeded(l.begin(&keys, 2, 60).unwrap());
+        // The pair starts again from nothing: three more tries.
+        for t in 3..6 {
+            let _failed = l.begin(&keys, t, 60).unwrap();
+        }
+        assert!(l.begin(&keys, 6, 60).is_err());
+        // The address kept its two failures and five more, not the success.
+        let f = l.failures.lock().unwrap();
+        assert_eq!(f["addr:192.0.2.1"].len(), 5);
+    }
+
+    #[test]
+    fn concurrent_attempts_cannot_pass_the_check_together() {
+        let l = std::sync::Arc::new(LoginLimiter::default());
+        let passed: usize = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..16)
+                .map(|_| {
+                    let l = l.clone();
+                    s.spawn(move || {
+                        l.begin(&login_keys(None, "alice", 3, 100), 0, 60).is_ok() as usize
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(passed, 3);
     }
 
     #[test]

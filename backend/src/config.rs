@@ -166,9 +166,12 @@ pub struct AuthConfig {
     /// Mark the session cookie `Secure` (set when Epicenter is reached over HTTPS). It is
     /// also set when a trusted proxy says `X-Forwarded-Proto: https`.
     pub secure_cookies: bool,
-    /// Failed logins allowed per client address and per account within
-    /// `login_window_s`; more get `429`.
+    /// Failed logins allowed per client address and account within `login_window_s`;
+    /// more from that address for that account get `429`.
     pub login_failures: u32,
+    /// Failed logins allowed per client address, whatever the account, within
+    /// `login_window_s`; more from that address get `429`.
+    pub login_failures_per_address: u32,
     /// The window for `login_failures`, seconds.
     pub login_window_s: i64,
     /// A header carrying the user name set by a reverse proxy that authenticated the
@@ -187,6 +190,7 @@ impl Default for AuthConfig {
             session_ttl_s: 12 * 3600,
             secure_cookies: false,
             login_failures: 5,
+            login_failures_per_address: 20,
             login_window_s: 300,
             proxy_header: None,
             trusted_proxies: Vec::new(),
@@ -329,6 +333,42 @@ impl Config {
 
     /// Checks values that parse but make no sense together.
     pub fn validate(&self) -> Result<(), String> {
+        // Durations are added to times: a century bounds every sum.
+        const CENTURY_S: i64 = 100 * 365 * 86_400;
+        let durations = [
+            ("retention.series_days", self.retention.series_days, 86_400),
+            (
+                "retention.snapshot_days",
+                self.retention.snapshot_days,
+                86_400,
+            ),
+            (
+                "retention.server_pairs_hours",
+                self.retention.server_pairs_hours,
+                3600,
+            ),
+            ("detection.grace_s", self.detection.grace_s, 1),
+            (
+                "detection.backfill_hours",
+                self.detection.backfill_hours,
+                3600,
+            ),
+            ("auth.session_ttl_s", self.auth.session_ttl_s, 1),
+            ("auth.login_window_s", self.auth.login_window_s, 1),
+            ("sources.stale_after_s", self.sources.stale_after_s, 1),
+            ("sources.retire_after_s", self.sources.retire_after_s, 1),
+        ];
+        for (name, value, unit) in durations {
+            if value > CENTURY_S / unit {
+                return Err(format!(
+                    "{name} = {value} is more than a hundred years; give at most {}",
+                    CENTURY_S / unit
+                ));
+            }
+        }
+        if self.detection.interval_s > CENTURY_S as u64 {
+            return Err("detection.interval_s is more than a hundred years".into());
+        }
         let r = &self.retention;
         if r.series_days < 43 {
             return Err(format!(
@@ -353,9 +393,10 @@ impl Config {
         if self.auth.session_ttl_s < 60
             || self.auth.login_window_s < 1
             || self.auth.login_failures < 1
+            || self.auth.login_failures_per_address < self.auth.login_failures
         {
             return Err(
-                "auth.session_ttl_s must be at least 60, auth.login_window_s and auth.login_failures at least 1"
+                "auth.session_ttl_s must be at least 60, auth.login_window_s and auth.login_failures at least 1, auth.login_failures_per_address at least auth.login_failures"
                     .into(),
             );
         }

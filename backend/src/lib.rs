@@ -75,6 +75,8 @@ pub struct AppState {
     pub auth: config::AuthConfig,
     /// Failed logins, for throttling.
     pub logins: Arc<auth::LoginLimiter>,
+    /// The store's key for proxy users' CSRF tokens ([`auth::proxy_csrf`]).
+    pub csrf_key: Arc<Vec<u8>>,
     /// When incidents go to Jira: Epicenter's address for links back from issues.
     pub jira_public_url: Option<String>,
     /// Wakes the Jira worker (a new incident).
@@ -114,7 +116,9 @@ impl AppState {
             config.detection.clone(),
             config.retention.clone(),
         ));
+        let csrf_key = Arc::new(store.key("csrf")?);
         Ok(AppState {
+            csrf_key,
             ingest: Arc::new(std::sync::Mutex::new(ingest)),
             max_body_bytes: config.ingest.max_body_bytes,
             counters: Arc::default(),

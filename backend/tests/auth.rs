@@ -25,7 +25,7 @@ fn writes() -> Vec<(&'static str, &'static str, &'static str, String)> {
         ("POST", "/api/v1/changes", "application/json",
          r#"{"id": 1, "ts": 1790000100, "author": "x", "clusters": ["web-1"], "description": "d"}"#.into()),
         ("POST", "/api/v1/analysis/run", "application/json", r#"{"from": 1790000100}"#.into()),
-        ("POST", "/api/v1/topology/reload", "application/json", String::new()),
+        ("POST", "/api/v1/topology/reload", "application/json", "{}".into()),
         ("POST", "/api/v1/marks", "application/json",
          r#"{"kind": "incident", "tick": 1790000100, "graph": true, "description": "x"}"#.into()),
         ("PATCH", "/api/v1/marks/1", "application/json", r#"{"version": 1, "close": true}"#.into()),
@@ -178,7 +178,7 @@ async fn every_write_endpoint_refuses_anything_short_of_the_right_credentials() 
         "POST",
         "/api/v1/topology/reload",
         "application/json",
-        "",
+        "{}",
         &[("cookie", &alice.cookie), ("x-csrf-token", &alice.csrf)],
     )
     .await;
@@ -262,20 +262,52 @@ async fn sign_in_sets_a_strict_http_only_cookie_and_sign_out_ends_the_session() 
         "POST",
         "/api/v1/topology/reload",
         "application/json",
-        "",
+        "{}",
         &[("cookie", &cookie), ("x-csrf-token", &csrf)],
     )
     .await;
     assert_eq!(status, 401, "the ended session cannot write");
 }
 
+/// Signs in as `name` from the loopback address `from` (127.0.0.0/8 is all this
+/// machine's, so each is a different client address to the server).
+async fn sign_in_from(app: &TestApp, from: &str, name: &str, password: &str) -> u16 {
+    post_sign_in(
+        app.base.clone(),
+        from.parse().unwrap(),
+        name.into(),
+        password.into(),
+    )
+    .await
+}
+
+async fn post_sign_in(base: String, from: std::net::IpAddr, name: String, password: String) -> u16 {
+    let client = reqwest::Client::builder()
+        .local_address(from)
+        .build()
+        .unwrap();
+    client
+        .post(format!("{base}/api/v1/session"))
+        .header("content-type", "application/json")
+        .body(serde_json::json!({"name": name, "password": password}).to_string())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 #[tokio::test]
-async fn failed_sign_ins_are_throttled_per_account_and_address() {
-    let app = TestApp::start_with(None, |c| c.auth.login_failures = 3).await;
+async fn failed_sign_ins_are_throttled_per_address_and_account_never_per_account_alone() {
+    let app = TestApp::start_with(None, |c| {
+        c.auth.login_failures = 3;
+        c.auth.login_failures_per_address = 5;
+    })
+    .await;
     for _ in 0..3 {
         assert_eq!(sign_in(&app, "alice", "guess").await.status(), 401);
     }
-    // Now even the right password waits.
+    // From that address, even the right password waits.
     let res = sign_in(&app, "alice", ALICE_PASSWORD).await;
     assert_eq!(res.status(), 429);
     let wait: i64 = res.headers()["retry-after"]
@@ -291,8 +323,41 @@ async fn failed_sign_ins_are_throttled_per_account_and_address() {
             .unwrap()
             .contains("too many failed sign-ins")
     );
-    // The same address is throttled for other accounts too.
-    assert_eq!(sign_in(&app, "viola", ALICE_PASSWORD).await.status(), 429);
+    // Whoever failed on purpose did not lock alice out: from another address the right
+    // password signs in at once.
+    assert_eq!(
+        sign_in_from(&app, "127.0.0.2", "alice", ALICE_PASSWORD).await,
+        200
+    );
+    // The first address may still sign in to another account.
+    assert_eq!(sign_in(&app, "viola", ALICE_PASSWORD).await.status(), 200);
+    // One address failing across accounts hits the address limit (5).
+    for user in ["u1", "u2", "u3", "u4", "u5"] {
+        assert_eq!(sign_in_from(&app, "127.0.0.3", user, "guess").await, 401);
+    }
+    assert_eq!(
+        sign_in_from(&app, "127.0.0.3", "viola", ALICE_PASSWORD).await,
+        429
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_wrong_passwords_get_no_more_tries_than_the_limit() {
+    let app = TestApp::start_with(None, |c| c.auth.login_failures = 3).await;
+    let mut tries = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        tries.spawn(post_sign_in(
+            app.base.clone(),
+            "127.0.0.4".parse().unwrap(),
+            "alice".into(),
+            "guess".into(),
+        ));
+    }
+    let mut statuses = tries.join_all().await;
+    statuses.sort_unstable();
+    // Password checks take a while: without counting each attempt before checking
+    // its password, all twelve would have been checked.
+    assert_eq!(statuses, [[401; 3].as_slice(), &[429; 9]].concat());
 }
 
 #[tokio::test]
@@ -316,17 +381,86 @@ async fn a_proxy_header_is_believed_only_from_a_trusted_address() {
         (Some("alice"), Some("proxy"))
     );
     assert_eq!(body["display_name"], "Alice Martin");
-    // A person the proxy vouches for may write (proxy_scopes for unknown accounts).
+    // A person the proxy vouches for may write (proxy_scopes for unknown accounts), but
+    // the browser sends the proxy's sign-in by itself: a write needs the CSRF token.
     let (status, text) = send(
         &trusting,
         "POST",
         "/api/v1/topology/reload",
         "application/json",
-        "",
+        "{}",
         &[("x-remote-user", "carol")],
     )
     .await;
+    assert_eq!(status, 403, "{text}");
+    assert!(text.contains("CSRF"), "{text}");
+    let carol: serde_json::Value = trusting
+        .client
+        .get(format!("{}/api/v1/session", trusting.base))
+        .header("x-remote-user", "carol")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let csrf = carol["csrf_token"].as_str().unwrap().to_string();
+    assert_eq!(csrf.len(), 64);
+    let alice_csrf = body["csrf_token"].as_str().unwrap();
+    assert_ne!(csrf, alice_csrf, "each user has a token of their own");
+    let (status, text) = send(
+        &trusting,
+        "POST",
+        "/api/v1/topology/reload",
+        "application/json",
+        "{}",
+        &[("x-remote-user", "carol"), ("x-csrf-token", alice_csrf)],
+    )
+    .await;
+    assert_eq!(status, 403, "another user's token does not do: {text}");
+    let (status, text) = send(
+        &trusting,
+        "POST",
+        "/api/v1/topology/reload",
+        "application/json",
+        "{}",
+        &[("x-remote-user", "carol"), ("x-csrf-token", &csrf)],
+    )
+    .await;
     assert_eq!(status, 400, "{text}");
+    assert!(text.contains("no topology file"), "{text}");
+    // Nor does a body a plain form could send.
+    let (status, text) = send(
+        &trusting,
+        "POST",
+        "/api/v1/topology/reload",
+        "application/x-www-form-urlencoded",
+        "a=b",
+        &[("x-remote-user", "carol"), ("x-csrf-token", &csrf)],
+    )
+    .await;
+    assert_eq!(status, 415, "{text}");
+    // Behind the proxy, sign-ins are throttled per forwarded client address.
+    let from = |addr: &'static str, password: &'static str| {
+        trusting
+            .client
+            .post(format!("{}/api/v1/session", trusting.base))
+            .header("content-type", "application/json")
+            .header("x-forwarded-for", format!("203.0.113.9, {addr}"))
+            .body(serde_json::json!({"name": "viola", "password": password}).to_string())
+            .send()
+    };
+    for _ in 0..5 {
+        assert_eq!(from("198.51.100.7", "guess").await.unwrap().status(), 401);
+    }
+    assert_eq!(
+        from("198.51.100.7", ALICE_PASSWORD).await.unwrap().status(),
+        429
+    );
+    assert_eq!(
+        from("198.51.100.8", ALICE_PASSWORD).await.unwrap().status(),
+        200
+    );
     // Behind a TLS-terminating trusted proxy the session cookie is Secure.
     let res = trusting
         .client
@@ -366,7 +500,7 @@ async fn a_proxy_header_is_believed_only_from_a_trusted_address() {
         "POST",
         "/api/v1/topology/reload",
         "application/json",
-        "",
+        "{}",
         &[("x-remote-user", "alice"), ("x-forwarded-proto", "https")],
     )
     .await;

@@ -298,7 +298,7 @@ async fn the_topology_reloads_without_a_restart_and_a_broken_file_changes_nothin
                 "/api/v1/topology/reload",
                 token.as_deref(),
                 "application/json",
-                "",
+                "{}",
             )
             .await
         }

@@ -372,7 +372,8 @@ pub struct SessionView {
     pub scopes: Vec<String>,
     /// `session`, `token` or `proxy`.
     pub via: String,
-    /// For a browser session: the token writes must send in `X-CSRF-Token`.
+    /// For a browser session or a user named by the trusted proxy: the token writes
+    /// must send in `X-CSRF-Token`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub csrf_token: Option<String>,
     /// For a browser session: when it ends, Unix seconds.

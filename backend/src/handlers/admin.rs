@@ -106,13 +106,28 @@ pub struct ReloadReport {
     pub source: String,
 }
 
+/// The body of `POST /api/v1/topology/reload`: an empty JSON object. Asking for one
+/// (with `Content-Type: application/json`) means a plain HTML form of another site
+/// cannot send it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReloadRequest {}
+
 /// `POST /api/v1/topology/reload`: reads the configured topology file again. On any
 /// error the running topology stays in place and the error names the file and entry.
 pub async fn reload_topology(
     State(state): State<AppState>,
+    headers: HeaderMap,
     caller: Caller,
+    body: axum::body::Body,
 ) -> Result<Json<ReloadReport>, AppError> {
     caller.require(Scope::Write)?;
+    super::require_media_type(&headers, &["application/json"])?;
+    let body = super::read_body(body, 1024).await?;
+    let _: ReloadRequest = serde_json::from_slice(&body).map_err(|e| AppError::BadRequest {
+        message: format!("the body must be an empty JSON object, {{}}: {e}"),
+        details: vec![],
+    })?;
     let Some(path) = state.topology_path.clone() else {
         return Err(AppError::BadRequest {
             message:

@@ -29,7 +29,7 @@ fn view(p: &Principal) -> SessionView {
     let (via, csrf_token, expires) = match &p.via {
         Via::Session { csrf, expires, .. } => ("session", Some(csrf.clone()), Some(*expires)),
         Via::Token => ("token", None, None),
-        Via::Proxy => ("proxy", None, None),
+        Via::Proxy { csrf } => ("proxy", Some(csrf.clone()), None),
     };
     SessionView {
         name: p.name.clone(),
@@ -70,8 +70,9 @@ pub async fn current(caller: Caller) -> Result<Json<SessionView>, AppError> {
 }
 
 /// `POST /api/v1/session`: checks name and password and starts a session. Failed
-/// attempts are counted per client address and per account; past the limit the answer
-/// is `429` with `Retry-After`, whatever the password.
+/// attempts are counted per client address, and per client address and account; past
+/// either limit the answer from that address is `429` with `Retry-After`, whatever the
+/// password ([`auth::LoginLimiter`]).
 pub async fn login(
     State(state): State<AppState>,
     Peer(peer): Peer,
@@ -85,22 +86,25 @@ pub async fn login(
         details: vec![],
     })?;
     let now = unix_now();
-    let keys = vec![
-        format!(
-            "ip:{}",
-            peer.map_or_else(|| "unknown".to_string(), |p| p.to_string())
-        ),
-        format!("user:{}", login.name),
-    ];
-    let (limit, window) = (state.auth.login_failures, state.auth.login_window_s);
-    if let Err(wait) = state.logins.check(&keys, now, limit, window) {
-        return Err(AppError::TooManyRequests {
-            message: format!("too many failed sign-ins; try again in {wait} s"),
-            retry_after_s: wait,
-        });
-    }
+    let client = auth::client_address(&state.auth, peer, &headers);
+    let keys = auth::login_keys(
+        client,
+        &login.name,
+        state.auth.login_failures,
+        state.auth.login_failures_per_address,
+    );
+    let attempt = match state.logins.begin(&keys, now, state.auth.login_window_s) {
+        Ok(attempt) => attempt,
+        Err(wait) => {
+            return Err(AppError::TooManyRequests {
+                message: format!("too many failed sign-ins; try again in {wait} s"),
+                retry_after_s: wait,
+            });
+        }
+    };
     let s = state.clone();
     let name = login.name.clone();
+    let login_name = login.name.clone();
     let outcome = blocking(move || {
         let store = s.store.as_ref();
         let user = store.user(&name)?;
@@ -118,11 +122,12 @@ pub async fn login(
         Ok(Some((id, record, user)))
     })
     .await?;
+    // A failure stays counted (begin counted it); a store error counts as one too.
     let Some((id, record, user)) = outcome else {
-        state.logins.failed(&keys, now);
-        tracing::info!(user = %keys[1], "failed sign-in");
+        tracing::info!(user = %login_name, client = ?client, "failed sign-in");
         return Err(AppError::Unauthorized("wrong name or password".into()));
     };
+    state.logins.succeeded(attempt);
     tracing::info!(user = %user.name, "signed in");
     let principal = Principal {
         name: user.name,

@@ -94,6 +94,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     fn put_session(&self, digest: &str, session: &SessionRecord) -> Result<(), StoreError>;
     /// Ends a session, durably.
     fn delete_session(&self, digest: &str) -> Result<(), StoreError>;
+    /// The server key `name`: random bytes made (durably) on first use and the same
+    /// ever after, for this store.
+    fn key(&self, name: &str) -> Result<Vec<u8>, StoreError>;
     /// Servers the topology did not map, with how many records named them.
     fn unmapped(&self) -> Result<Vec<(String, u64)>, StoreError>;
     /// The cells of one entity for ticks in `from..to`, in time order (buckets without

@@ -23,7 +23,7 @@ use super::{Store, StoreError};
 use crate::marks::StoredMark;
 
 /// Schema version this build writes. Each step up is one function in [`MIGRATIONS`].
-pub const SCHEMA_VERSION: u64 = 5;
+pub const SCHEMA_VERSION: u64 = 6;
 
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 const CLUSTERS: TableDefinition<'_, u32, &str> = TableDefinition::new("clusters");
@@ -54,6 +54,8 @@ const USERS: TableDefinition<'_, &str, &str> = TableDefinition::new("users");
 const SESSIONS: TableDefinition<'_, &str, &str> = TableDefinition::new("sessions");
 /// Marks: id → JSON `StoredMark` (the mark, its version and history).
 const MARKS: TableDefinition<'_, u64, &str> = TableDefinition::new("marks");
+/// Server keys: name → random bytes made once (`csrf`: proxy users' CSRF tokens).
+const KEYS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("keys");
 
 type Migration = fn(&redb::WriteTransaction) -> Result<(), redb::Error>;
 
@@ -64,6 +66,7 @@ const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] = [
     migrate_2_to_3,
     migrate_3_to_4,
     migrate_4_to_5,
+    migrate_5_to_6,
 ];
 
 fn migrate_0_to_1(tx: &redb::WriteTransaction) -> Result<(), redb::Error> {
@@ -99,6 +102,11 @@ fn migrate_3_to_4(tx: &redb::WriteTransaction) -> Result<(), redb::Error> {
 
 fn migrate_4_to_5(tx: &redb::WriteTransaction) -> Result<(), redb::Error> {
     tx.open_table(MARKS)?;
+    Ok(())
+}
+
+fn migrate_5_to_6(tx: &redb::WriteTransaction) -> Result<(), redb::Error> {
+    tx.open_table(KEYS)?;
     Ok(())
 }
 
@@ -707,16 +715,14 @@ impl Store for RedbStore {
         {
             let mut t = tx.open_table(SESSIONS).map_err(backend)?;
             // Expired sessions go whenever a new one is stored.
-            let expired: Vec<String> = t
-                .iter()
-                .map_err(backend)?
-                .filter_map(Result::ok)
-                .filter(|(_, v)| {
-                    serde_json::from_str::<SessionRecord>(v.value())
-                        .is_ok_and(|s| s.expires <= session.created)
-                })
-                .map(|(k, _)| k.value().to_string())
-                .collect();
+            let mut expired: Vec<String> = Vec::new();
+            for row in t.iter().map_err(backend)? {
+                let (k, v) = row.map_err(backend)?;
+                let s: SessionRecord = json_record("session", v.value())?;
+                if s.expires <= session.created {
+                    expired.push(k.value().to_string());
+                }
+            }
             for k in expired {
                 t.remove(k.as_str()).map_err(backend)?;
             }
@@ -732,6 +738,34 @@ impl Store for RedbStore {
             .remove(digest)
             .map_err(backend)?;
         tx.commit().map_err(backend)
+    }
+
+    fn key(&self, name: &str) -> Result<Vec<u8>, StoreError> {
+        {
+            let tx = self.db.begin_read().map_err(backend)?;
+            let t = tx.open_table(KEYS).map_err(backend)?;
+            if let Some(v) = t.get(name).map_err(backend)? {
+                return Ok(v.value().to_vec());
+            }
+        }
+        let mut fresh = [0u8; 32];
+        getrandom::fill(&mut fresh)
+            .map_err(|e| StoreError::Backend(format!("no randomness from the OS: {e}")))?;
+        let tx = self.db.begin_write().map_err(backend)?;
+        let key = {
+            let mut t = tx.open_table(KEYS).map_err(backend)?;
+            // Another writer may have made it in between: the first one stays.
+            let existing = t.get(name).map_err(backend)?.map(|v| v.value().to_vec());
+            match existing {
+                Some(v) => v,
+                None => {
+                    t.insert(name, fresh.as_slice()).map_err(backend)?;
+                    fresh.to_vec()
+                }
+            }
+        };
+        tx.commit().map_err(backend)?;
+        Ok(key)
     }
 
     /// Servers the topology did not map, with how many records named them.
@@ -1066,6 +1100,7 @@ mod tests {
             summary: Default::default(),
             storms: vec![],
             sources_behind: vec![],
+            stale_sources: Some(vec!["dc4-collector".into()]),
             analysed_at: 0,
             duration_ms: 1.0,
         };
@@ -1130,6 +1165,7 @@ mod tests {
             summary: Default::default(),
             storms: vec![],
             sources_behind: vec![],
+            stale_sources: None,
             analysed_at: 0,
             duration_ms: 1.0,
         };
