@@ -1,8 +1,11 @@
 //! The detection loop: every tick (woken by ingestion, or every `interval_s`), analyse
 //! the ticks that are complete and have no analysis yet, re-analyse ticks that got
-//! late data, and apply retention once an hour.
+//! late data, and apply retention once an hour. A tick whose analysis fails is logged,
+//! counted and tried again later with backoff; the pass goes on with the next tick.
+//! With `detection.enabled = false` the loop only applies retention.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,8 +21,35 @@ use crate::store::{Cutoffs, Pruned, Store};
 pub struct Pass {
     /// Ticks analysed, in the order they were.
     pub analysed: Vec<Tick>,
-    /// What retention deleted, when it ran.
+    /// Ticks whose analysis failed; each is tried again after its backoff.
+    pub failed: Vec<Tick>,
+    /// What retention deleted, when it ran and succeeded.
     pub pruned: Option<Pruned>,
+}
+
+/// A tick whose analysis failed, waiting to be tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Retry {
+    /// Failed attempts so far.
+    attempts: u32,
+    /// Not before this time, Unix seconds.
+    not_before: i64,
+}
+
+/// The wait after the `attempts`-th failure: 10 s, doubling, at most an hour.
+fn backoff_s(attempts: u32) -> i64 {
+    (10i64 << attempts.saturating_sub(1).min(9)).min(3600)
+}
+
+/// What the loop has done since the server started, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct LoopCounters {
+    /// Tick analyses that failed.
+    pub ticks_failed: AtomicU64,
+    /// Retention runs that failed.
+    pub retention_failed: AtomicU64,
+    /// Passes that could not start (the store did not answer).
+    pub passes_failed: AtomicU64,
 }
 
 /// Drives the analyzer over new and changed ticks.
@@ -31,6 +61,8 @@ pub struct Detector {
     dirty: Mutex<BTreeSet<Tick>>,
     wake: tokio::sync::Notify,
     last_retention: Mutex<Option<i64>>,
+    retry: Mutex<BTreeMap<Tick, Retry>>,
+    counters: LoopCounters,
 }
 
 /// At most this many ticks per pass, so a long backfill yields to new ticks.
@@ -50,6 +82,28 @@ impl Detector {
             dirty: Mutex::default(),
             wake: tokio::sync::Notify::new(),
             last_retention: Mutex::default(),
+            retry: Mutex::default(),
+            counters: LoopCounters::default(),
+        }
+    }
+
+    /// What the loop has done so far.
+    pub fn counters(&self) -> &LoopCounters {
+        &self.counters
+    }
+
+    /// Ticks waiting to be tried again after a failed analysis.
+    pub fn retrying(&self) -> usize {
+        self.retry.lock().expect("retry lock").len()
+    }
+
+    /// One round of the loop at `now`: a [`pass`](Self::pass), or with
+    /// `detection.enabled = false` only retention.
+    pub fn step(&self, store: &dyn Store, now: i64) -> Result<Pass, AppError> {
+        if self.config.enabled {
+            self.pass(store, now)
+        } else {
+            Ok(self.retention_only(store, now))
         }
     }
 
@@ -99,6 +153,17 @@ impl Detector {
                 .filter(|t| *t < ready && *t >= earliest),
         );
         due.extend(rest);
+        // Ticks that failed wait for their backoff; those whose time came are due again.
+        {
+            let retry = self.retry.lock().expect("retry lock");
+            due.retain(|t| retry.get(t).is_none_or(|r| r.not_before <= now));
+            let again: Vec<Tick> = retry
+                .iter()
+                .filter(|(t, r)| r.not_before <= now && **t <= ready && !due.contains(t))
+                .map(|(t, _)| *t)
+                .collect();
+            due.extend(again);
+        }
         let (now_due, later) = due.split_at(due.len().min(MAX_PER_PASS));
         if !later.is_empty() {
             // Not lost: the next pass finds them again (undone) or from here (dirty).
@@ -108,21 +173,55 @@ impl Detector {
                 .extend(later.iter().copied().filter(|t| done.contains(t)));
         }
         for &t in now_due {
-            self.analyzer.run(store, t, now)?;
-            pass.analysed.push(t);
+            match self.analyzer.run(store, t, now) {
+                Ok(_) => {
+                    self.retry.lock().expect("retry lock").remove(&t);
+                    pass.analysed.push(t);
+                }
+                Err(e) => {
+                    self.counters.ticks_failed.fetch_add(1, Ordering::Relaxed);
+                    let mut retry = self.retry.lock().expect("retry lock");
+                    let r = retry.entry(t).or_insert(Retry {
+                        attempts: 0,
+                        not_before: now,
+                    });
+                    r.attempts += 1;
+                    r.not_before = now + backoff_s(r.attempts);
+                    tracing::error!(
+                        tick = t,
+                        attempts = r.attempts,
+                        retry_in_s = r.not_before - now,
+                        error = %e,
+                        "analysing a tick failed; going on with the next"
+                    );
+                    pass.failed.push(t);
+                }
+            }
         }
-        pass.pruned = self.retention_only(store, now)?.pruned;
+        pass.pruned = self.retention_only(store, now).pruned;
         Ok(pass)
     }
 
-    fn retention_only(&self, store: &dyn Store, now: i64) -> Result<Pass, AppError> {
+    /// Retention, when its hour has come; a failure is logged and counted, and tried
+    /// again at the next pass.
+    fn retention_only(&self, store: &dyn Store, now: i64) -> Pass {
         let mut last = self.last_retention.lock().expect("retention lock");
         let mut pass = Pass::default();
         if last.is_none_or(|at| now - at >= 3600) {
-            *last = Some(now);
-            pass.pruned = Some(self.apply_retention(store)?);
+            match self.apply_retention(store) {
+                Ok(pruned) => {
+                    *last = Some(now);
+                    pass.pruned = Some(pruned);
+                }
+                Err(e) => {
+                    self.counters
+                        .retention_failed
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(error = %e, "retention failed; trying again at the next pass");
+                }
+            }
         }
-        Ok(pass)
+        pass
     }
 
     /// The retention settings.
@@ -160,29 +259,38 @@ impl Detector {
             let me = self.clone();
             let s = store.clone();
             let outcome =
-                tokio::task::spawn_blocking(move || me.pass(s.as_ref(), unix_now())).await;
+                tokio::task::spawn_blocking(move || me.step(s.as_ref(), unix_now())).await;
             let busy = match outcome {
                 Ok(Ok(pass)) => {
-                    if !pass.analysed.is_empty() {
-                        tracing::debug!(ticks = pass.analysed.len(), "detection pass");
+                    if !pass.analysed.is_empty() || !pass.failed.is_empty() {
+                        tracing::debug!(
+                            analysed = pass.analysed.len(),
+                            failed = pass.failed.len(),
+                            "detection pass"
+                        );
                     }
-                    pass.analysed.len() >= MAX_PER_PASS
+                    pass.analysed.len() + pass.failed.len() >= MAX_PER_PASS
                 }
                 Ok(Err(e)) => {
+                    self.counters.passes_failed.fetch_add(1, Ordering::Relaxed);
                     tracing::error!(error = %e, "detection pass failed");
                     false
                 }
                 Err(e) => {
+                    self.counters.passes_failed.fetch_add(1, Ordering::Relaxed);
                     tracing::error!(error = %e, "detection pass panicked");
                     false
                 }
             };
             if !busy {
-                let _ = tokio::time::timeout(
+                // Either wakes it: new data, or the interval passing (the timeout's
+                // `Err` is that second case, not a failure).
+                let _woken_by_data = tokio::time::timeout(
                     Duration::from_secs(self.config.interval_s),
                     self.wake.notified(),
                 )
-                .await;
+                .await
+                .is_ok();
             }
         }
     }
@@ -228,6 +336,142 @@ mod tests {
         ));
         let detector = Detector::new(analyzer, config, RetentionConfig::default());
         (dir, store, detector)
+    }
+
+    /// The store, but writing the analysis of the ticks in `failing` fails, and
+    /// retention fails while `prune_fails`: a full disk, say.
+    #[derive(Debug)]
+    struct Flaky {
+        inner: RedbStore,
+        failing: Mutex<BTreeSet<Tick>>,
+        prune_fails: std::sync::atomic::AtomicBool,
+    }
+
+    macro_rules! delegate {
+        ($($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
+            $(fn $name(&self, $($arg: $ty),*) -> $ret { self.inner.$name($($arg),*) })*
+        };
+    }
+
+    impl Store for Flaky {
+        delegate! {
+            health() -> graph_core::api::StoreHealth;
+            bucket_width() -> BucketWidth;
+            registry() -> Result<crate::store::Registry, crate::store::StoreError>;
+            tick_range() -> Result<Option<(Tick, Tick)>, crate::store::StoreError>;
+            load_view(r: &crate::store::Registry, t: &[Tick]) -> Result<graph_core::detect::FrameStore, crate::store::StoreError>;
+            write(r: &crate::store::Registry, s: crate::store::Persisted, b: &crate::store::WriteBatch, d: bool) -> Result<(), crate::store::StoreError>;
+            token(d: &str) -> Result<Option<crate::auth::TokenInfo>, crate::store::StoreError>;
+            put_token(d: &str, i: &crate::auth::TokenInfo) -> Result<(), crate::store::StoreError>;
+            meta(k: &str) -> Result<Option<u64>, crate::store::StoreError>;
+            marks() -> Result<Vec<crate::marks::StoredMark>, crate::store::StoreError>;
+            insert_mark(m: &crate::marks::StoredMark) -> Result<u64, crate::store::StoreError>;
+            update_mark(m: &crate::marks::StoredMark, v: u64) -> Result<Result<(), Option<crate::marks::StoredMark>>, crate::store::StoreError>;
+            user(n: &str) -> Result<Option<crate::store::UserRecord>, crate::store::StoreError>;
+            users() -> Result<Vec<crate::store::UserRecord>, crate::store::StoreError>;
+            put_user(u: &crate::store::UserRecord) -> Result<(), crate::store::StoreError>;
+            session(d: &str) -> Result<Option<crate::store::SessionRecord>, crate::store::StoreError>;
+            put_session(d: &str, s: &crate::store::SessionRecord) -> Result<(), crate::store::StoreError>;
+            delete_session(d: &str) -> Result<(), crate::store::StoreError>;
+            key(n: &str) -> Result<Vec<u8>, crate::store::StoreError>;
+            unmapped() -> Result<Vec<(String, u64)>, crate::store::StoreError>;
+            entity_cells(e: u32, f: Tick, t: Tick) -> Result<Vec<(Tick, graph_core::detect::Cell)>, crate::store::StoreError>;
+            analysis(t: Tick) -> Result<Option<crate::store::StoredTick>, crate::store::StoreError>;
+            analysed_ticks(f: Tick, t: Tick) -> Result<Vec<Tick>, crate::store::StoreError>;
+            snapshot_sizes(f: Tick, t: Tick) -> Result<Vec<(Tick, u64)>, crate::store::StoreError>;
+            put_changes(c: &[graph_core::link::ConfigChange]) -> Result<(), crate::store::StoreError>;
+            changes(f: Tick, t: Tick) -> Result<Vec<graph_core::link::ConfigChange>, crate::store::StoreError>;
+            put_activity(p: &[(Tick, f64)], d: bool) -> Result<(), crate::store::StoreError>;
+            activity(f: Tick, t: Tick) -> Result<Vec<(Tick, f64)>, crate::store::StoreError>;
+            sources() -> Result<Vec<crate::store::SourceState>, crate::store::StoreError>;
+            pairs(t: Tick, e: Option<u32>) -> Result<Vec<crate::store::PairRow>, crate::store::StoreError>;
+        }
+
+        fn put_analysis(
+            &self,
+            tick: Tick,
+            flags: &[(u32, [graph_core::detect::PointFlags; 4])],
+            record: &crate::store::StoredTick,
+        ) -> Result<(), crate::store::StoreError> {
+            if self.failing.lock().unwrap().contains(&tick) {
+                return Err(crate::store::StoreError::Backend("disk full".into()));
+            }
+            self.inner.put_analysis(tick, flags, record)
+        }
+
+        fn prune(&self, cutoffs: &Cutoffs) -> Result<Pruned, crate::store::StoreError> {
+            if self.prune_fails.load(Ordering::Relaxed) {
+                return Err(crate::store::StoreError::Backend("disk full".into()));
+            }
+            self.inner.prune(cutoffs)
+        }
+    }
+
+    #[test]
+    fn a_failing_tick_is_counted_and_retried_later_and_stops_nothing_else() {
+        let (_dir, inner, detector) = setup(12, 1);
+        let last = T0 + 11 * 300;
+        let bad = T0 + 5 * 300;
+        let store = Flaky {
+            inner,
+            failing: Mutex::new(BTreeSet::from([bad])),
+            prune_fails: true.into(),
+        };
+        let now = last + 1000;
+        let pass = detector.step(&store, now).unwrap();
+        assert_eq!(pass.failed, vec![bad]);
+        assert_eq!(
+            pass.analysed.len(),
+            11,
+            "every other tick: {:?}",
+            pass.analysed
+        );
+        assert!(pass.pruned.is_none(), "retention failed");
+        let c = detector.counters();
+        assert_eq!(c.ticks_failed.load(Ordering::Relaxed), 1);
+        assert_eq!(c.retention_failed.load(Ordering::Relaxed), 1);
+        assert_eq!(detector.retrying(), 1);
+        // Within its backoff it is left alone; retention is tried again at once.
+        store.prune_fails.store(false, Ordering::Relaxed);
+        let pass = detector.step(&store, now + 5).unwrap();
+        assert!(
+            pass.failed.is_empty() && pass.analysed.is_empty(),
+            "{pass:?}"
+        );
+        assert!(pass.pruned.is_some(), "retention ran again");
+        // Still failing after the backoff: tried, and the wait doubles.
+        let pass = detector.step(&store, now + 10).unwrap();
+        assert_eq!(pass.failed, vec![bad]);
+        assert!(detector.step(&store, now + 29).unwrap().failed.is_empty());
+        // The disk has room again: the tick is analysed and no longer waits.
+        store.failing.lock().unwrap().clear();
+        let pass = detector.step(&store, now + 30).unwrap();
+        assert_eq!(pass.analysed, vec![bad]);
+        assert_eq!(detector.retrying(), 0);
+        assert_eq!(store.analysed_ticks(0, i64::MAX).unwrap().len(), 12);
+        assert_eq!(c.ticks_failed.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn with_detection_off_the_loop_only_applies_retention() {
+        let (_dir, store, mut detector) = setup(12, 1);
+        detector.config.enabled = false;
+        let pass = detector.step(&store, T0 + 12 * 300 + 1000).unwrap();
+        assert!(pass.analysed.is_empty());
+        assert!(pass.pruned.is_some(), "retention still runs");
+        assert!(store.analysed_ticks(0, i64::MAX).unwrap().is_empty());
+        detector.config.enabled = true;
+        let pass = detector.step(&store, T0 + 12 * 300 + 1000).unwrap();
+        assert_eq!(pass.analysed.len(), 12);
+    }
+
+    #[test]
+    fn backoff_doubles_from_ten_seconds_to_an_hour() {
+        assert_eq!(
+            (1..=11).map(backoff_s).collect::<Vec<_>>(),
+            [10, 20, 40, 80, 160, 320, 640, 1280, 2560, 3600, 3600]
+        );
+        assert_eq!(backoff_s(u32::MAX), 3600);
     }
 
     #[test]

@@ -101,6 +101,23 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         "Time the latest tick analysis took.",
         &[("", load(&stats.last_us) / 1e6)],
     );
+    let lc = state.detector.counters();
+    metric(
+        "epicenter_detection_failures_total",
+        "counter",
+        "Failures of the detection loop: a tick's analysis (tried again later with backoff), retention, or a whole pass.",
+        &[
+            (r#"{what="tick"}"#, load(&lc.ticks_failed)),
+            (r#"{what="retention"}"#, load(&lc.retention_failed)),
+            (r#"{what="pass"}"#, load(&lc.passes_failed)),
+        ],
+    );
+    metric(
+        "epicenter_detection_ticks_retrying",
+        "gauge",
+        "Ticks whose analysis failed and waits to be tried again.",
+        &[("", state.detector.retrying() as f64)],
+    );
     metric(
         "epicenter_sources_stale",
         "gauge",
