@@ -119,6 +119,39 @@ impl TestApp {
                 epicenter_backend::demo::load_demo(&mut store, end, weeks).unwrap();
             }
         }
+        Self::serve(
+            dir,
+            config,
+            ingest_token,
+            read_token,
+            write_token,
+            second_ingest_token,
+        )
+        .await
+    }
+
+    /// Serves the store `config` names, as it is (no tokens or accounts are added; the
+    /// token fields are left empty).
+    pub async fn start_on(dir: tempfile::TempDir, config: Config) -> TestApp {
+        Self::serve(
+            dir,
+            config,
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+        )
+        .await
+    }
+
+    async fn serve(
+        dir: tempfile::TempDir,
+        config: Config,
+        ingest_token: String,
+        read_token: String,
+        write_token: String,
+        second_ingest_token: String,
+    ) -> TestApp {
         config.validate().unwrap();
         let state = AppState::open(&config).unwrap();
         let kept = state.clone();
@@ -206,11 +239,16 @@ impl TestApp {
 impl TestApp {
     /// Signs in as the test account `name` (password [`ALICE_PASSWORD`]).
     pub async fn sign_in(&self, name: &str) -> Session {
+        self.sign_in_with(name, ALICE_PASSWORD).await
+    }
+
+    /// Signs in as `name` with `password`.
+    pub async fn sign_in_with(&self, name: &str, password: &str) -> Session {
         let res = self
             .client
             .post(format!("{}/api/v1/session", self.base))
             .header("content-type", "application/json")
-            .body(serde_json::json!({"name": name, "password": ALICE_PASSWORD}).to_string())
+            .body(serde_json::json!({"name": name, "password": password}).to_string())
             .send()
             .await
             .unwrap();
