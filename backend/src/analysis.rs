@@ -79,8 +79,11 @@ impl Events {
 
     /// Sends `event` to every listener.
     pub fn send(&self, event: ServerEvent) {
-        // No listener is not an error.
-        let _ = self.0.send(event);
+        // The only failure is that no page listens now: nobody to tell, nothing lost
+        // (pages catch up from the API when they open).
+        if self.0.send(event).is_err() {
+            tracing::trace!("no listener for a server event");
+        }
     }
 }
 
@@ -326,7 +329,9 @@ impl Analyzer {
                 }
             }
         }
-        let behind = self.sources_behind(store, tick, now)?;
+        let sources = store.sources()?;
+        let stale = self.stale_sources(&sources, now);
+        let behind = self.behind(sources, tick, now);
         if !behind.is_empty() {
             let masked: BTreeSet<_> = behind.iter().flat_map(|s| s.clusters.iter()).collect();
             for (e, key) in registry.entities().iter().enumerate() {
@@ -386,6 +391,7 @@ impl Analyzer {
             summary: a.detections.summary,
             storms: a.detections.storms.clone(),
             sources_behind: behind.into_iter().map(|s| s.name).collect(),
+            stale_sources: Some(stale),
             analysed_at: now,
             duration_ms: 0.0,
         };
@@ -418,11 +424,34 @@ impl Analyzer {
         tick: Tick,
         now: i64,
     ) -> Result<Vec<SourceState>, AppError> {
-        Ok(store
-            .sources()?
+        Ok(self.behind(store.sources()?, tick, now))
+    }
+
+    fn behind(&self, sources: Vec<SourceState>, tick: Tick, now: i64) -> Vec<SourceState> {
+        sources
             .into_iter()
             .filter(|s| s.last_tick < tick && now - s.last_arrival <= self.sources.retire_after_s)
-            .collect())
+            .collect()
+    }
+
+    /// Names of the `sources` that were stale at `at` (silent for longer than
+    /// `sources.stale_after_s`, not retired), judged from their states now. Exact for
+    /// `at` = now; for an earlier `at`, a source whose latest batch came after `at` is
+    /// not counted, since when it last sent before `at` is not kept.
+    ///
+    /// # Complexity
+    ///
+    /// O(S) for S sources.
+    pub fn stale_sources(&self, sources: &[SourceState], at: i64) -> Vec<String> {
+        sources
+            .iter()
+            .filter(|s| {
+                // Positive, so a batch after `at` never counts.
+                let silent = at - s.last_arrival;
+                silent > self.sources.stale_after_s && silent <= self.sources.retire_after_s
+            })
+            .map(|s| s.name.clone())
+            .collect()
     }
 
     /// Whether `source` is stale at `now`.
@@ -440,4 +469,37 @@ pub fn cluster_info(registry: &Registry, id: graph_core::model::ClusterId) -> Cl
         dc: None,
         tier: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_sources_are_the_quiet_ones_not_retired_and_not_judged_after_a_later_batch() {
+        let analyzer = Analyzer::default();
+        let source = |name: &str, first: i64, last: i64| SourceState {
+            name: name.into(),
+            first_arrival: first,
+            last_arrival: last,
+            last_tick: 0,
+            batches: 1,
+            records: 1,
+            clusters: vec![],
+        };
+        let at = 100_000;
+        let sources = [
+            source("quiet", 0, at - 601),
+            source("fresh", 0, at - 600),
+            source("resumed", 0, at + 60),
+            source("not-yet", at + 10, at + 10),
+            source("retired", 0, at - 7 * 86_400 - 1),
+        ];
+        assert_eq!(analyzer.stale_sources(&sources, at), ["quiet"]);
+        // Later, "resumed" and "not-yet" have not sent for long either.
+        assert_eq!(
+            analyzer.stale_sources(&sources, at + 3600),
+            ["quiet", "fresh", "resumed", "not-yet"]
+        );
+    }
 }

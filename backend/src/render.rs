@@ -53,7 +53,7 @@ pub fn from_document(
     }
     let bundle = Bundle::from_json(text)?;
     let snap = match tick.map(|t| bundle.bucket_width.floor(t)) {
-        Some(t) => bundle.at(t).cloned().with_context(|| {
+        Some(t) => bundle.at(t).map(|t| t.snapshot.clone()).with_context(|| {
             let f = crate::ingest::timefmt::format_time;
             format!(
                 "the bundle covers {} to {} and has no tick {}",
@@ -65,7 +65,7 @@ pub fn from_document(
         None => bundle
             .ticks
             .last()
-            .cloned()
+            .map(|t| t.snapshot.clone())
             .context("the bundle holds no ticks")?,
     };
     Ok((bundle.clusters, snap))

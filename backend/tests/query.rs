@@ -76,7 +76,10 @@ async fn the_demo_incident_through_every_read_endpoint() {
         .await;
     assert_eq!(bundle["ticks"].as_array().unwrap().len(), 8);
     let bundle = graph_core::snapshot::Bundle::from_json(&bundle.to_string()).unwrap();
-    assert_eq!(bundle.at(at).unwrap().ranking.candidates[0].name, CDB);
+    assert_eq!(
+        bundle.at(at).unwrap().snapshot.ranking.candidates[0].name,
+        CDB
+    );
 
     // The storage edge's chart: the day up to the tick against the week before, with
     // the anomalous points flagged by the stored analyses.

@@ -107,7 +107,7 @@ async fn render_draws_a_tick_from_a_server_and_from_a_bundle_as_svg_and_png() {
     let newer = dir.path().join("newer.json");
     std::fs::write(
         &newer,
-        bundle.replacen("\"format_version\":1", "\"format_version\":9", 1),
+        bundle.replacen("\"format_version\":2", "\"format_version\":9", 1),
     )
     .unwrap();
     let newer = newer.display().to_string();
@@ -156,7 +156,7 @@ async fn render_draws_a_tick_from_a_server_and_from_a_bundle_as_svg_and_png() {
     );
     assert!(!too_new.status.success());
     assert!(
-        err(&too_new).contains("format version 9, newer than this build reads (up to 1)"),
+        err(&too_new).contains("format version 9, newer than this build reads (up to 2)"),
         "{}",
         err(&too_new)
     );

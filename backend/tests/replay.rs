@@ -1,6 +1,7 @@
 //! The journeys after the fact over real HTTP on the demo: a developer's service
-//! overnight, and a reviewer's bundle of the messaging incident that prunes and ranks
-//! again offline to what the server showed.
+//! overnight, a reviewer's bundle of the messaging incident that prunes and ranks
+//! again offline to what the server showed, and bundles that carry the rest of what the
+//! screen showed: the network storm, detection's counts and the data sources' state.
 
 mod support;
 
@@ -13,6 +14,8 @@ use support::TestApp;
 const DEMO_END: i64 = 1_795_000_200;
 /// The messaging incident starts 75 minutes before the end.
 const ONSET: i64 = DEMO_END - 75 * 60;
+/// The network storm in dc2 starts 13 hours before the end and lasts 15 minutes.
+const STORM: i64 = DEMO_END - 13 * 3600;
 
 /// Analyses every tick of `from..=to`, as the detection loop does in the background.
 async fn analyse(app: &TestApp, from: i64, to: i64) {
@@ -125,7 +128,7 @@ async fn an_exported_bundle_prunes_and_ranks_again_to_what_the_server_showed() {
         "09:40 to 11:05, the newest tick with data"
     );
     let mut ranked = 0;
-    for snap in &bundle.ticks {
+    for snap in bundle.ticks.iter().map(|t| &t.snapshot) {
         let again = snap
             .recompute(&bundle.clusters, &Thresholds::default())
             .unwrap();
@@ -142,19 +145,143 @@ async fn an_exported_bundle_prunes_and_ranks_again_to_what_the_server_showed() {
         ranked += usize::from(!again.ranking.candidates.is_empty());
     }
     assert!(ranked >= 10, "the incident is ranked at {ranked} ticks");
-    let peak = bundle.at(DEMO_END - 30 * 60).unwrap();
+    let peak = &bundle.at(DEMO_END - 30 * 60).unwrap().snapshot;
     assert_eq!(
         peak.ranking.candidates[0].name,
         "messaging-conversation-cdb"
     );
 
     // A file from a newer build is refused, saying so.
-    let newer = text.replacen("\"format_version\":1", "\"format_version\":2", 1);
+    let newer = text.replacen("\"format_version\":2", "\"format_version\":3", 1);
     let err = Bundle::from_json(&newer).unwrap_err().to_string();
     assert!(
-        err.contains("format version 2, newer than this build reads (up to 1)"),
+        err.contains("format version 3, newer than this build reads (up to 2)"),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_of_the_network_storm_carries_the_storm_and_the_counts_the_screen_showed() {
+    let app = TestApp::start_with_demo(DEMO_END, 1).await;
+    let (from, to) = (STORM - 10 * 60, STORM + 25 * 60);
+    let r = app
+        .get(&format!("/api/v1/snapshots/bundle?from={from}&to={to}"))
+        .await;
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    let bundle = Bundle::from_json(&text).unwrap();
+    assert_eq!(bundle.format_version, 2);
+    assert_eq!(bundle.ticks.len(), 8);
+    let mut stormy = Vec::new();
+    for t in &bundle.ticks {
+        let shown: AnalysisResponse = app
+            .get(&format!("/api/v1/analysis?tick={}", t.tick()))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(t.snapshot, shown.snapshot, "tick {}", t.tick());
+        assert_eq!(t.storms, shown.storms, "tick {}", t.tick());
+        assert_eq!(t.summary, shown.summary, "tick {}", t.tick());
+        assert_eq!(t.sources_behind, shown.sources_behind, "tick {}", t.tick());
+        assert!(t.summary.tested > 1000, "{:?}", t.summary);
+        // The demo is loaded, not sent by sources: none is behind or quiet.
+        assert!(t.sources_behind.is_empty() && t.stale_sources.is_empty());
+        if t.storms.iter().any(|s| s.dc == "dc2") {
+            stormy.push(t.tick());
+        }
+    }
+    assert!(
+        stormy.len() >= 2 && stormy.iter().all(|t| (STORM..STORM + 15 * 60).contains(t)),
+        "the storm is in the bundle while it lasts: {stormy:?}"
+    );
+
+    // Through a file and back, and with other thresholds in the browser, the storm and
+    // the counts stay as detection reported them.
+    let file = Bundle::from_json(&bundle.to_json()).unwrap();
+    assert_eq!(file, bundle);
+    let at = file.at(stormy[0]).unwrap();
+    let strict = at
+        .recompute(
+            &file.clusters,
+            &Thresholds {
+                min_severity: 1000.0,
+                ..Thresholds::default()
+            },
+        )
+        .unwrap();
+    assert!(strict.snapshot.pruned.edges.is_empty());
+    assert_eq!((&strict.storms, strict.summary), (&at.storms, at.summary));
+}
+
+fn ingest_line(ts: i64, src: &str, dst: &str) -> String {
+    format!(
+        r#"{{"ts": {ts}, "src": "{src}", "dst": "{dst}", "requests": 100, "errors": 0, "latency_ms_sum": 2000}}"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_carries_the_sources_behind_and_gone_quiet_as_the_banner_showed_them() {
+    let app = TestApp::start_with(None, |c| c.sources.stale_after_s = 1).await;
+    let now = epicenter_backend::analysis::unix_now();
+    let t0 = now - 2 * 3600 - (now - 2 * 3600).rem_euclid(300);
+    // "collector" reports web's and api's calls for an hour, then goes quiet.
+    let batch: Vec<String> = (0..12)
+        .flat_map(|i| {
+            [
+                ingest_line(t0 + i * 300, "web", "db"),
+                ingest_line(t0 + i * 300, "api", "db"),
+            ]
+        })
+        .collect();
+    let res = app.ingest(Some(&app.ingest_token), batch.join("\n")).await;
+    assert_eq!(res.status(), 200);
+    let mut stale = serde_json::Value::Null;
+    for _ in 0..50 {
+        stale = app.get_json("/api/v1/sources").await["stale"].clone();
+        if stale == serde_json::json!(["collector"]) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(stale, serde_json::json!(["collector"]));
+    // A second source delivers the next tick, which the collector has not.
+    let later = t0 + 12 * 300;
+    let res = app
+        .ingest(
+            Some(&app.second_ingest_token),
+            ingest_line(later, "cache", "db"),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+
+    let text = app
+        .get(&format!(
+            "/api/v1/snapshots/bundle?from={}&to={later}",
+            later - 300
+        ))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let bundle = Bundle::from_json(&text).unwrap();
+    let ticks: Vec<i64> = bundle.ticks.iter().map(|t| t.tick()).collect();
+    assert_eq!(ticks, [later - 300, later]);
+    for t in &bundle.ticks {
+        let shown: AnalysisResponse = app
+            .get(&format!("/api/v1/analysis?tick={}", t.tick()))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(t.sources_behind, shown.sources_behind, "tick {}", t.tick());
+        assert_eq!(t.summary, shown.summary, "tick {}", t.tick());
+        // Analysed after the collector went quiet: the banner said so at both.
+        assert_eq!(t.stale_sources, ["collector"], "tick {}", t.tick());
+    }
+    assert!(bundle.ticks[0].sources_behind.is_empty());
+    assert_eq!(bundle.ticks[1].sources_behind, ["collector"]);
+    assert!(bundle.ticks[1].summary.missing >= 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -667,7 +667,8 @@ async fn a_developer_finds_last_nights_episode_with_the_mark_on_it() -> anyhow::
 /// A reviewer replays the messaging incident: plays, steps to the onset with an edge
 /// selected and the graph zoomed (both kept, nodes in place), compares onset with peak
 /// on the graph and as a list, exports the bundle, and with the server stopped opens
-/// the file and sees the same graph and ranking, then prunes harder in the browser.
+/// the file and sees the same graph, ranking and detection counts, then prunes harder
+/// in the browser.
 #[tokio::test]
 async fn a_reviewer_replays_diffs_exports_and_replays_offline() -> anyhow::Result<()> {
     Harness::run("replay", &DEMO, async |h| {
@@ -737,6 +738,9 @@ async fn a_reviewer_replays_diffs_exports_and_replays_offline() -> anyhow::Resul
         let peak_tick = h.wait_for("[data-test=replay-tick]").await?.text().await?;
         h.wait_for_text("[data-test=candidate-name]", CDB).await?;
         let ranking = texts(&h.browser, "[data-test=candidate-name]").await?;
+        // Detection's counts at the tick, as the main screen shows them.
+        let counts = h.wait_for("[data-test=detection-summary]").await?.text().await?;
+        assert!(counts.starts_with("Detection: ") && counts.contains(" series tested; "), "{counts}");
         let edges = attrs(&h.browser, "[data-test=graph-edge]", "data-edge").await?;
         assert!(edges.len() >= 3, "{edges:?}");
         save_screenshot(&h.browser, "replay-peak").await?;
@@ -764,12 +768,13 @@ async fn a_reviewer_replays_diffs_exports_and_replays_offline() -> anyhow::Resul
         h.wait_for_text("[data-test=candidate-name]", CDB).await?;
         assert_eq!(texts(&h.browser, "[data-test=candidate-name]").await?, ranking);
         assert_eq!(attrs(&h.browser, "[data-test=graph-edge]", "data-edge").await?, edges);
+        assert_eq!(h.wait_for("[data-test=detection-summary]").await?.text().await?, counts, "the file keeps the counts");
         save_screenshot(&h.browser, "replay-offline").await?;
 
         // A file from a newer Epicenter is refused, saying why; the replay shown stays.
         let text = std::fs::read_to_string(&file)?;
         let newer = file.with_file_name("from-a-newer-epicenter.json");
-        std::fs::write(&newer, text.replacen("\"format_version\":1", "\"format_version\":2", 1))?;
+        std::fs::write(&newer, text.replacen("\"format_version\":2", "\"format_version\":3", 1))?;
         h.wait_for("[data-test=open-file]")
             .await?
             .send_keys(&newer.display().to_string())
@@ -777,7 +782,7 @@ async fn a_reviewer_replays_diffs_exports_and_replays_offline() -> anyhow::Resul
         let refused = h.wait_for("[data-test=replay-error]").await?.text().await?;
         assert!(
             refused.contains("from-a-newer-epicenter.json")
-                && refused.contains("format version 2, newer than this build reads (up to 1)"),
+                && refused.contains("format version 3, newer than this build reads (up to 2)"),
             "{refused}"
         );
         assert_eq!(texts(&h.browser, "[data-test=candidate-name]").await?, ranking);

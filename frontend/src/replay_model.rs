@@ -9,7 +9,7 @@ use std::sync::Arc;
 use graph_core::api::{AnalysisResponse, ClusterInfo};
 use graph_core::layout::{Layout, LayoutConfig, layout};
 use graph_core::model::{ClusterCatalog, ClusterId, EdgeKey, Tick};
-use graph_core::snapshot::{Bundle, SnapshotDiff, Thresholds, TickSnapshot};
+use graph_core::snapshot::{Bundle, BundleTick, SnapshotDiff, Thresholds, TickSnapshot};
 
 /// A bundle ready to replay.
 #[derive(Debug, Clone)]
@@ -35,21 +35,37 @@ impl Replay {
 
     /// The ticks, ascending.
     pub fn ticks(&self) -> Vec<Tick> {
-        self.bundle.ticks.iter().map(|t| t.tick).collect()
+        self.bundle.ticks.iter().map(BundleTick::tick).collect()
+    }
+
+    /// The data sources that had gone quiet when the tick at position `i` was analysed,
+    /// for the stale-source banner.
+    pub fn stale_sources(&self, i: usize) -> &[String] {
+        self.bundle
+            .ticks
+            .get(i)
+            .map_or(&[], |t| t.stale_sources.as_slice())
+    }
+
+    /// Whether the bundle predates the storms, counts and sources kept with each tick
+    /// (format version 1): they show as none.
+    pub fn without_screen_fields(&self) -> bool {
+        self.bundle.format_version < 2
     }
 
     /// The analysis to show at position `i`, with `thresholds` applied when they are not
-    /// the defaults, drawn on the range's layout.
+    /// the defaults, drawn on the range's layout. The storms, detection's counts and the
+    /// sources behind are the tick's as captured, whatever the thresholds.
     pub fn at(&self, i: usize, thresholds: &Thresholds) -> Option<Arc<AnalysisResponse>> {
-        let snap = self.bundle.ticks.get(i)?;
-        let snap = if *thresholds == Thresholds::default() {
-            snap.clone()
+        let tick = self.bundle.ticks.get(i)?;
+        let tick = if *thresholds == Thresholds::default() {
+            tick.clone()
         } else {
-            snap.recompute(&self.bundle.clusters, thresholds).ok()?
+            tick.recompute(&self.bundle.clusters, thresholds).ok()?
         };
         Some(Arc::new(analysis_for(
             &self.bundle,
-            snap,
+            tick,
             Some(&self.layout),
         )))
     }
@@ -57,11 +73,14 @@ impl Replay {
 
 /// The wire form the main screen's components read, for one tick of a bundle. With
 /// `on`, the tick is drawn on that layout (restricted to its own nodes and edges).
-pub fn analysis_for(
-    bundle: &Bundle,
-    mut snap: TickSnapshot,
-    on: Option<&Layout>,
-) -> AnalysisResponse {
+pub fn analysis_for(bundle: &Bundle, tick: BundleTick, on: Option<&Layout>) -> AnalysisResponse {
+    let BundleTick {
+        snapshot: mut snap,
+        summary,
+        storms,
+        sources_behind,
+        stale_sources: _,
+    } = tick;
     if let Some(l) = on {
         snap.layout = restrict(l, &snap);
     }
@@ -79,18 +98,18 @@ pub fn analysis_for(
         earliest_tick: bundle.from,
         clusters,
         snapshot: snap,
-        summary: Default::default(),
-        storms: Vec::new(),
-        sources_behind: Vec::new(),
+        summary,
+        storms,
+        sources_behind,
         analysed_at: 0,
     }
 }
 
 /// One layout for all the ticks: every node and edge shown at any of them.
-pub fn union_layout(ticks: &[TickSnapshot], catalog: &ClusterCatalog) -> Layout {
+pub fn union_layout(ticks: &[BundleTick], catalog: &ClusterCatalog) -> Layout {
     let mut nodes: Vec<ClusterId> = Vec::new();
     let mut edges: Vec<EdgeKey> = Vec::new();
-    for t in ticks {
+    for t in ticks.iter().map(|t| &t.snapshot) {
         nodes.extend(t.pruned.nodes.iter().copied());
         edges.extend(t.pruned.edges.iter().map(|e| e.edge));
     }
@@ -276,9 +295,10 @@ pub fn diff_view(catalog: &ClusterCatalog, a: &TickSnapshot, b: &TickSnapshot) -
 }
 
 /// The tick of the largest total severity in `ticks`: the peak of an incident.
-pub fn peak(ticks: &[TickSnapshot]) -> Option<Tick> {
+pub fn peak(ticks: &[BundleTick]) -> Option<Tick> {
     ticks
         .iter()
+        .map(|t| &t.snapshot)
         .map(|t| {
             (
                 t.tick,
@@ -293,9 +313,9 @@ pub fn peak(ticks: &[TickSnapshot]) -> Option<Tick> {
 /// The onset of the incident at the peak: the earliest onset of the anomalous edges
 /// into the top-ranked candidate at the peak (of the most severe edge when nothing is
 /// ranked), as the first tick at or after it (the first tick when it is earlier).
-pub fn onset(ticks: &[TickSnapshot]) -> Option<Tick> {
+pub fn onset(ticks: &[BundleTick]) -> Option<Tick> {
     let at = peak(ticks)?;
-    let snap = ticks.iter().find(|t| t.tick == at)?;
+    let snap = &ticks.iter().find(|t| t.tick() == at)?.snapshot;
     let into_top = snap.ranking.candidates.first().and_then(|c| {
         snap.pruned
             .anomalous()
@@ -309,7 +329,7 @@ pub fn onset(ticks: &[TickSnapshot]) -> Option<Tick> {
             .max_by(|a, b| a.severity.total_cmp(&b.severity))
             .and_then(|e| e.onset)
     })?;
-    ticks.iter().map(|t| t.tick).find(|t| *t >= from)
+    ticks.iter().map(BundleTick::tick).find(|t| *t >= from)
 }
 
 #[cfg(test)]
@@ -448,7 +468,7 @@ mod tests {
     #[test]
     fn the_difference_names_appeared_disappeared_worse_better_and_ranks() {
         let b = bundle();
-        let d = diff_view(&b.clusters, &b.ticks[1], &b.ticks[2]);
+        let d = diff_view(&b.clusters, &b.ticks[1].snapshot, &b.ticks[2].snapshot);
         let rows: Vec<(String, Change)> = d
             .edges
             .iter()
@@ -463,7 +483,7 @@ mod tests {
         );
         assert_eq!(d.nodes_appeared, ["web"]);
         assert!(d.nodes_disappeared.is_empty());
-        let d = diff_view(&b.clusters, &b.ticks[2], &b.ticks[3]);
+        let d = diff_view(&b.clusters, &b.ticks[2].snapshot, &b.ticks[3].snapshot);
         let changes: Vec<Change> = d.edges.iter().map(|r| r.change).collect();
         assert_eq!(
             changes,
@@ -476,6 +496,46 @@ mod tests {
             d.classes()[&("web".to_string(), "api".to_string())],
             Change::Better
         );
+    }
+
+    #[test]
+    fn each_tick_shows_its_storms_counts_and_sources_whatever_the_thresholds() {
+        let mut b = bundle();
+        let t = &mut b.ticks[2];
+        t.storms.push(graph_core::detect::DcStorm {
+            dc: "dc2".into(),
+            tick: 1200,
+            edges_affected: 40,
+            edges_total: 90,
+            share: 40.0 / 90.0,
+        });
+        t.summary.series = 900;
+        t.summary.detections = 2;
+        t.sources_behind.push("dc3-collector".into());
+        t.stale_sources.push("dc4-collector".into());
+        let r = Replay::new(b, "incident.json".into());
+        assert!(!r.without_screen_fields());
+        for th in [
+            Thresholds::default(),
+            Thresholds {
+                min_severity: 1000.0,
+                ..Thresholds::default()
+            },
+        ] {
+            let a = r.at(2, &th).unwrap();
+            assert_eq!(a.storms.len(), 1);
+            assert_eq!((a.summary.series, a.summary.detections), (900, 2));
+            assert_eq!(a.sources_behind, ["dc3-collector"]);
+        }
+        assert_eq!(r.stale_sources(2), ["dc4-collector"]);
+        // The other ticks had none.
+        let a = r.at(1, &Thresholds::default()).unwrap();
+        assert!(a.storms.is_empty() && a.sources_behind.is_empty());
+        assert!(r.stale_sources(1).is_empty() && r.stale_sources(99).is_empty());
+        // A version-1 file says it has none of them.
+        let mut old = bundle();
+        old.format_version = 1;
+        assert!(Replay::new(old, "old.json".into()).without_screen_fields());
     }
 
     #[test]

@@ -240,6 +240,52 @@ pub fn incident_text(a: &AnalysisResponse, edges: &[EdgeKey], link: &str) -> Str
     t
 }
 
+/// Detection's counts at the tick in one line, e.g. `Detection: 33,136 of 33,136 series
+/// tested; 2 anomalous, 74 suppressed by filters, 0 without data, 0 without enough
+/// history` (series, that is edges and their methods per metric, not edges); `None` when
+/// nothing was counted (a bundle from before the counts were kept).
+pub fn detection_summary(s: &graph_core::detect::Summary) -> Option<String> {
+    if s.series == 0 {
+        return None;
+    }
+    let n = |x: u32| {
+        let digits = x.to_string();
+        let mut out = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out
+    };
+    Some(format!(
+        "Detection: {} of {} series tested; {} anomalous, {} suppressed by filters, {} without data, {} without enough history",
+        n(s.tested),
+        n(s.series),
+        n(s.detections),
+        n(s.suppressed),
+        n(s.missing),
+        n(s.insufficient)
+    ))
+}
+
+/// What the stale-source banner says: the sources `stale` (gone quiet) and those
+/// `behind` (had not delivered the tick when it was analysed); `None` when neither.
+pub fn stale_banner_text(behind: &[String], stale: &[String]) -> Option<String> {
+    let mut parts = Vec::new();
+    if !stale.is_empty() {
+        parts.push(format!("Data source {} has gone quiet.", stale.join(", ")));
+    }
+    if !behind.is_empty() {
+        parts.push(format!(
+            "{} had not delivered this tick when it was analysed: the edges it reports are treated as missing, not anomalous.",
+            behind.join(", ")
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
+
 /// The anomalous edges of the pruned graph.
 pub fn anomalous_edges(a: &AnalysisResponse) -> Vec<EdgeKey> {
     a.snapshot
@@ -273,6 +319,34 @@ pub fn metric_tag(m: Metric) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn detection_counts_read_as_one_line_and_are_left_out_when_unknown() {
+        let s = graph_core::detect::Summary {
+            series: 1_033_136,
+            tested: 33_136,
+            candidates: 21,
+            detections: 2,
+            suppressed: 74,
+            missing: 0,
+            insufficient: 5,
+        };
+        assert_eq!(
+            detection_summary(&s).unwrap(),
+            "Detection: 33,136 of 1,033,136 series tested; 2 anomalous, 74 suppressed by filters, 0 without data, 5 without enough history"
+        );
+        assert_eq!(detection_summary(&Default::default()), None);
+    }
+
+    #[test]
+    fn the_stale_banner_names_quiet_sources_and_those_behind() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(stale_banner_text(&[], &[]), None);
+        assert_eq!(
+            stale_banner_text(&names(&["dc3"]), &names(&["dc4", "dc1"])).unwrap(),
+            "Data source dc4, dc1 has gone quiet. dc3 had not delivered this tick when it was analysed: the edges it reports are treated as missing, not anomalous."
+        );
+    }
 
     fn row(
         src: &str,

@@ -3,10 +3,13 @@
 //! A [`TickSnapshot`] holds the pruned graph, the observations of its edges (and of the
 //! hidden ones), the ranking, the marks that applied, the linked changes and the layout.
 //! A [`Snapshot`] document is one tick with the cluster catalog; a [`Bundle`] is a range
-//! of ticks sharing one catalog, for replay and export. Both carry a `format_version`
-//! and a `kind`; a reader refuses a newer version with [`Error::Format`] instead of
-//! misreading it. The server stores snapshots in this form and the browser replays them,
-//! offline too.
+//! of ticks sharing one catalog, for replay and export, each tick a [`BundleTick`]: the
+//! snapshot with what the screen showed beside it (detection's summary, data-centre
+//! storms, the sources behind and the stale ones). Both documents carry a
+//! `format_version` ([`TICK_FORMAT_VERSION`], [`BUNDLE_FORMAT_VERSION`]) and a `kind`; a
+//! reader refuses a newer version with [`Error::Format`] instead of misreading it, and
+//! reads every older one. The server stores snapshots in this form and the browser
+//! replays them, offline too.
 //!
 //! ```
 //! use graph_core::model::{BucketWidth, ClusterCatalog};
@@ -21,6 +24,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::detect::{DcStorm, Summary};
 use crate::graph::{CallGraph, EdgeObservation};
 use crate::layout::Layout;
 use crate::link::Links;
@@ -29,8 +33,18 @@ use crate::prune::{Mark, PrunedGraph};
 use crate::rank::Ranking;
 use crate::{Error, Result};
 
-/// The newest format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version of tick documents ([`Snapshot`]) this build writes, the newest it
+/// reads.
+pub const TICK_FORMAT_VERSION: u32 = 1;
+
+/// The format version of bundles ([`Bundle`]) this build writes, the newest it reads.
+///
+/// Version 2 added to each tick what the screen showed beside the snapshot
+/// ([`BundleTick`]: summary, storms, sources behind, stale sources). A version-1 bundle
+/// reads with those empty. A version-1 reader refuses version 2 rather than replay it
+/// without them: during a data-centre storm the anomalous graph is empty and the storm
+/// is the only thing the screen showed.
+pub const BUNDLE_FORMAT_VERSION: u32 = 2;
 
 /// Which document a JSON text holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +61,14 @@ impl DocumentKind {
         match self {
             DocumentKind::Tick => "a tick snapshot",
             DocumentKind::Bundle => "a bundle of ticks",
+        }
+    }
+
+    /// The newest format version of this kind of document.
+    pub fn format_version(self) -> u32 {
+        match self {
+            DocumentKind::Tick => TICK_FORMAT_VERSION,
+            DocumentKind::Bundle => BUNDLE_FORMAT_VERSION,
         }
     }
 }
@@ -364,7 +386,7 @@ pub struct SnapshotDiff {
 /// One tick as a self-contained document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
-    /// [`FORMAT_VERSION`] when written.
+    /// [`TICK_FORMAT_VERSION`] when written.
     pub format_version: u32,
     /// Always [`DocumentKind::Tick`].
     pub kind: DocumentKind,
@@ -384,7 +406,7 @@ impl Snapshot {
         snapshot: TickSnapshot,
     ) -> Self {
         Snapshot {
-            format_version: FORMAT_VERSION,
+            format_version: TICK_FORMAT_VERSION,
             kind: DocumentKind::Tick,
             bucket_width,
             clusters,
@@ -422,10 +444,132 @@ impl Snapshot {
     }
 }
 
+/// One tick of a [`Bundle`]: the snapshot and what the screen showed beside it.
+///
+/// In JSON the snapshot's fields and these sit side by side, so a version-1 tick (a
+/// bare [`TickSnapshot`]) reads as one with an empty summary, no storms and no sources.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+// Read through `TickWire`: a flattened field would make serde buffer every tick first,
+// three times slower for a large bundle.
+#[serde(from = "TickWire")]
+pub struct BundleTick {
+    /// Pruned graph, observations, ranking, marks, links and layout.
+    #[serde(flatten)]
+    pub snapshot: TickSnapshot,
+    /// Counts of what detection considered, tested and found.
+    #[serde(default)]
+    pub summary: Summary,
+    /// Data-centre storms at the tick: many edges of one data centre slower at once,
+    /// shown as one event instead of as anomalous edges.
+    #[serde(default)]
+    pub storms: Vec<DcStorm>,
+    /// Data sources that had not delivered the tick when it was analysed: their edges
+    /// counted as missing, not anomalous.
+    #[serde(default)]
+    pub sources_behind: Vec<String>,
+    /// Data sources that had gone quiet (stale, not retired) when the tick was analysed.
+    #[serde(default)]
+    pub stale_sources: Vec<String>,
+}
+
+/// A [`BundleTick`] as JSON has it, to read it in one pass.
+#[derive(Deserialize)]
+struct TickWire {
+    tick: Tick,
+    pruned: PrunedGraph,
+    observations: Vec<EdgeObservation>,
+    ranking: Ranking,
+    marks: Vec<Mark>,
+    links: Links,
+    layout: Layout,
+    #[serde(default)]
+    summary: Summary,
+    #[serde(default)]
+    storms: Vec<DcStorm>,
+    #[serde(default)]
+    sources_behind: Vec<String>,
+    #[serde(default)]
+    stale_sources: Vec<String>,
+}
+
+impl From<TickWire> for BundleTick {
+    fn from(w: TickWire) -> Self {
+        BundleTick {
+            snapshot: TickSnapshot {
+                tick: w.tick,
+                pruned: w.pruned,
+                observations: w.observations,
+                ranking: w.ranking,
+                marks: w.marks,
+                links: w.links,
+                layout: w.layout,
+            },
+            summary: w.summary,
+            storms: w.storms,
+            sources_behind: w.sources_behind,
+            stale_sources: w.stale_sources,
+        }
+    }
+}
+
+impl From<TickSnapshot> for BundleTick {
+    /// A tick with nothing known beside its snapshot.
+    fn from(snapshot: TickSnapshot) -> Self {
+        BundleTick {
+            snapshot,
+            summary: Summary::default(),
+            storms: Vec::new(),
+            sources_behind: Vec::new(),
+            stale_sources: Vec::new(),
+        }
+    }
+}
+
+impl BundleTick {
+    /// The tick.
+    pub fn tick(&self) -> Tick {
+        self.snapshot.tick
+    }
+
+    /// [`TickSnapshot::recompute`] of the snapshot. The summary and the storms are
+    /// detection's output, which thresholds on pruning and ranking do not redo, and the
+    /// sources are what they were: all stay as captured.
+    ///
+    /// # Complexity
+    ///
+    /// That of [`TickSnapshot::recompute`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use graph_core::detect::DcStorm;
+    /// use graph_core::model::ClusterCatalog;
+    /// use graph_core::snapshot::{BundleTick, Thresholds, TickSnapshot};
+    /// let mut t = BundleTick::from(TickSnapshot::empty(600));
+    /// t.storms.push(DcStorm { dc: "dc2".into(), tick: 600, edges_affected: 40, edges_total: 90, share: 0.44 });
+    /// let strict = Thresholds { min_severity: 9.0, ..Thresholds::default() };
+    /// assert_eq!(t.recompute(&ClusterCatalog::new(), &strict).unwrap().storms, t.storms);
+    /// ```
+    pub fn recompute(
+        &self,
+        catalog: &ClusterCatalog,
+        thresholds: &Thresholds,
+    ) -> Result<BundleTick> {
+        Ok(BundleTick {
+            snapshot: self.snapshot.recompute(catalog, thresholds)?,
+            summary: self.summary,
+            storms: self.storms.clone(),
+            sources_behind: self.sources_behind.clone(),
+            stale_sources: self.stale_sources.clone(),
+        })
+    }
+}
+
 /// A range of ticks sharing one catalog, ascending.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Bundle {
-    /// [`FORMAT_VERSION`] when written.
+    /// [`BUNDLE_FORMAT_VERSION`] when written; as read for a bundle from a file (1: the
+    /// ticks hold snapshots only).
     pub format_version: u32,
     /// Always [`DocumentKind::Bundle`].
     pub kind: DocumentKind,
@@ -438,14 +582,14 @@ pub struct Bundle {
     /// Last tick (0 when empty).
     pub to: Tick,
     /// The ticks, strictly ascending.
-    pub ticks: Vec<TickSnapshot>,
+    pub ticks: Vec<BundleTick>,
 }
 
 impl Bundle {
     /// An empty bundle.
     pub fn new(bucket_width: BucketWidth, clusters: ClusterCatalog) -> Self {
         Bundle {
-            format_version: FORMAT_VERSION,
+            format_version: BUNDLE_FORMAT_VERSION,
             kind: DocumentKind::Bundle,
             bucket_width,
             clusters,
@@ -455,7 +599,7 @@ impl Bundle {
         }
     }
 
-    /// Appends a tick after the last one.
+    /// Appends a tick (a [`BundleTick`], or a bare snapshot) after the last one.
     ///
     /// # Complexity
     ///
@@ -470,19 +614,21 @@ impl Bundle {
     /// b.push(TickSnapshot::empty(600)).unwrap();
     /// assert!(b.push(TickSnapshot::empty(600)).is_err());
     /// ```
-    pub fn push(&mut self, tick: TickSnapshot) -> Result<()> {
+    pub fn push(&mut self, tick: impl Into<BundleTick>) -> Result<()> {
+        let tick = tick.into();
+        let t = tick.tick();
         if let Some(last) = self.ticks.last()
-            && tick.tick <= last.tick
+            && t <= last.tick()
         {
             return Err(Error::InvalidInput(format!(
-                "bundle: tick {} does not come after the last tick {}",
-                tick.tick, last.tick
+                "bundle: tick {t} does not come after the last tick {}",
+                last.tick()
             )));
         }
         if self.ticks.is_empty() {
-            self.from = tick.tick;
+            self.from = t;
         }
-        self.to = tick.tick;
+        self.to = t;
         self.ticks.push(tick);
         Ok(())
     }
@@ -502,14 +648,15 @@ impl Bundle {
     /// b.push(TickSnapshot::empty(600)).unwrap();
     /// assert!(b.at(600).is_some() && b.at(900).is_none());
     /// ```
-    pub fn at(&self, tick: Tick) -> Option<&TickSnapshot> {
+    pub fn at(&self, tick: Tick) -> Option<&BundleTick> {
         self.ticks
-            .binary_search_by_key(&tick, |t| t.tick)
+            .binary_search_by_key(&tick, BundleTick::tick)
             .ok()
             .map(|i| &self.ticks[i])
     }
 
-    /// The ticks in `[from, to]` as a bundle of their own (for export).
+    /// The ticks in `[from, to]` as a bundle of their own (for export), of the same
+    /// format version.
     ///
     /// # Complexity
     ///
@@ -526,12 +673,18 @@ impl Bundle {
     /// assert_eq!((part.from, part.to, part.ticks.len()), (600, 900, 2));
     /// ```
     pub fn range(&self, from: Tick, to: Tick) -> Bundle {
-        let start = self.ticks.partition_point(|t| t.tick < from);
-        let end = self.ticks.partition_point(|t| t.tick <= to);
+        let start = self.ticks.partition_point(|t| t.tick() < from);
+        let end = self.ticks.partition_point(|t| t.tick() <= to);
         let mut out = Bundle::new(self.bucket_width, self.clusters.clone());
-        for t in self.ticks.get(start..end.max(start)).unwrap_or(&[]) {
-            // ascending already
-            let _ = out.push(t.clone());
+        out.format_version = self.format_version;
+        // A slice of ticks that are ascending already: nothing to check again.
+        out.ticks = self
+            .ticks
+            .get(start..end.max(start))
+            .unwrap_or(&[])
+            .to_vec();
+        if let (Some(first), Some(last)) = (out.ticks.first(), out.ticks.last()) {
+            (out.from, out.to) = (first.tick(), last.tick());
         }
         out
     }
@@ -558,7 +711,7 @@ impl Bundle {
     /// ```
     pub fn from_json(text: &str) -> Result<Self> {
         let b: Bundle = from_json(text, DocumentKind::Bundle)?;
-        if b.ticks.windows(2).any(|w| w[0].tick >= w[1].tick) {
+        if b.ticks.windows(2).any(|w| w[0].tick() >= w[1].tick()) {
             return Err(Error::Format(
                 "bundle: ticks are not strictly ascending".into(),
             ));
@@ -568,8 +721,9 @@ impl Bundle {
 }
 
 fn to_json<T: Serialize>(doc: &T) -> String {
-    // Serialising these types cannot fail: all map keys are strings.
-    serde_json::to_string(doc).unwrap_or_default()
+    // Serialising these types cannot fail (every map key is a string, and serde_json
+    // writes non-finite numbers as null); an empty document must never pass for one.
+    serde_json::to_string(doc).expect("snapshot documents serialise")
 }
 
 /// The fields every version has, read before anything else.
@@ -596,20 +750,28 @@ fn from_json<T: serde::de::DeserializeOwned>(text: &str, want: DocumentKind) -> 
             ))
         })?,
     };
-    if version > u64::from(FORMAT_VERSION) {
+    // The kind first (each kind has its own version), unless it is one this build does
+    // not know, which a newer version may have added.
+    let kind: Option<DocumentKind> = header.kind.and_then(|k| serde_json::from_value(k).ok());
+    let wrong_kind = |found: Option<DocumentKind>| {
+        let found = found.map_or("an unknown document", DocumentKind::label);
+        Error::Format(format!("expected {}, found {found}", want.label()))
+    };
+    if let Some(k) = kind
+        && k != want
+    {
+        return Err(wrong_kind(kind));
+    }
+    let newest = want.format_version();
+    if version > u64::from(newest) {
         return Err(Error::Format(format!(
-            "{} has format version {version}, newer than this build reads (up to {FORMAT_VERSION}); \
+            "{} has format version {version}, newer than this build reads (up to {newest}); \
              open it with a newer Epicenter",
             want.label()
         )));
     }
-    let kind: Option<DocumentKind> = header.kind.and_then(|k| serde_json::from_value(k).ok());
-    if kind != Some(want) {
-        let found = kind.map_or("an unknown document", DocumentKind::label);
-        return Err(Error::Format(format!(
-            "expected {}, found {found}",
-            want.label()
-        )));
+    if kind.is_none() {
+        return Err(wrong_kind(kind));
     }
     serde_json::from_str(text).map_err(|e| Error::Format(format!("{}: {e}", want.label())))
 }
@@ -783,13 +945,17 @@ mod tests {
         bundle.push(b).unwrap();
         let back = Bundle::from_json(&bundle.to_json()).unwrap();
         assert_eq!(back, bundle);
-        let d = back.at(600).unwrap().diff(back.at(300).unwrap());
+        let d = back
+            .at(600)
+            .unwrap()
+            .snapshot
+            .diff(&back.at(300).unwrap().snapshot);
         assert!(d.added.is_empty() && d.removed.is_empty());
         let changed: Vec<(f64, f64)> = d.changed.iter().map(|c| (c.before, c.after)).collect();
         assert_eq!(changed, [(1.5, 0.025), (3.0, 0.05)]);
         // The store stays first on its config change alone; the latency evidence is gone.
         assert!(d.rank_changes.is_empty());
-        let top = &back.at(600).unwrap().ranking.candidates[0];
+        let top = &back.at(600).unwrap().snapshot.ranking.candidates[0];
         assert!(
             top.explanation
                 .starts_with("calls into db: config change #5"),
@@ -824,6 +990,128 @@ mod tests {
         let bundle = Bundle::new(BucketWidth::FIVE_MINUTES, ClusterCatalog::new());
         assert!(
             msg(&bundle.to_json()).contains("expected a tick snapshot, found a bundle of ticks")
+        );
+    }
+
+    /// A tick as the screen showed it during a storm in dc2 with a source behind and
+    /// another gone quiet.
+    fn stormy(tick: Tick) -> (ClusterCatalog, BundleTick) {
+        let (cat, snap) = tick_at(tick, 30.0);
+        let t = BundleTick {
+            snapshot: snap,
+            summary: Summary {
+                series: 120,
+                tested: 100,
+                candidates: 9,
+                detections: 3,
+                suppressed: 41,
+                missing: 12,
+                insufficient: 8,
+            },
+            storms: vec![DcStorm {
+                dc: "dc2".into(),
+                tick,
+                edges_affected: 38,
+                edges_total: 90,
+                share: 38.0 / 90.0,
+            }],
+            sources_behind: vec!["dc3-collector".into()],
+            stale_sources: vec!["dc4-collector".into()],
+        };
+        (cat, t)
+    }
+
+    #[test]
+    fn a_bundle_tick_carries_what_the_screen_showed_through_json_and_new_thresholds() {
+        let (cat, t) = stormy(300);
+        let mut bundle = Bundle::new(BucketWidth::FIVE_MINUTES, cat.clone());
+        bundle.push(t.clone()).unwrap();
+        let json = bundle.to_json();
+        assert!(json.starts_with("{\"format_version\":2,\"kind\":\"bundle\""));
+        // The snapshot's fields and the screen's sit side by side in each tick.
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let tick = &v["ticks"][0];
+        assert_eq!(tick["tick"], 300);
+        assert_eq!(tick["storms"][0]["dc"], "dc2");
+        assert_eq!(tick["summary"]["detections"], 3);
+        assert_eq!(tick["sources_behind"][0], "dc3-collector");
+        assert_eq!(tick["stale_sources"][0], "dc4-collector");
+        let back = Bundle::from_json(&json).unwrap();
+        assert_eq!(back, bundle);
+
+        // Thresholds redo pruning and ranking; detection's output and the sources stay.
+        let strict = back.ticks[0]
+            .recompute(
+                &cat,
+                &Thresholds {
+                    min_severity: 2.0,
+                    ..Thresholds::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(strict.snapshot.pruned.edges.len(), 1);
+        assert_eq!(
+            (
+                &strict.summary,
+                &strict.storms,
+                &strict.sources_behind,
+                &strict.stale_sources
+            ),
+            (&t.summary, &t.storms, &t.sources_behind, &t.stale_sources)
+        );
+        let same = back.ticks[0]
+            .recompute(&cat, &Thresholds::default())
+            .unwrap();
+        assert_eq!(same, t);
+        // An exported part keeps them, and the version.
+        assert_eq!(back.range(0, 600).ticks, [t]);
+    }
+
+    #[test]
+    fn a_version_1_bundle_without_the_screen_fields_still_reads() {
+        // What a version-1 build wrote: bare snapshots as ticks.
+        let (cat, a) = tick_at(300, 30.0);
+        let (_, b) = tick_at(600, 0.5);
+        let v1 = serde_json::json!({
+            "format_version": 1,
+            "kind": "bundle",
+            "bucket_width": BucketWidth::FIVE_MINUTES,
+            "clusters": cat,
+            "from": 300,
+            "to": 600,
+            "ticks": [a, b],
+        })
+        .to_string();
+        assert!(!v1.contains("storms") && !v1.contains("summary"));
+        let back = Bundle::from_json(&v1).unwrap();
+        assert_eq!(back.format_version, 1);
+        assert_eq!(back.ticks.len(), 2);
+        assert_eq!(back.ticks[0], BundleTick::from(a.clone()));
+        assert_eq!(back.at(600).unwrap().snapshot, b);
+        let t = &back.ticks[0];
+        assert!(t.storms.is_empty() && t.sources_behind.is_empty() && t.stale_sources.is_empty());
+        assert_eq!(t.summary, Summary::default());
+        // It replays as before: prunes and ranks again to itself.
+        assert_eq!(
+            t.recompute(&cat, &Thresholds::default()).unwrap().snapshot,
+            a
+        );
+        // Exported again, it stays a version-1 bundle: the empty fields are unknown,
+        // not "none".
+        assert!(
+            back.range(0, 900)
+                .to_json()
+                .starts_with("{\"format_version\":1,")
+        );
+
+        // A bundle from a newer build is refused with both versions named.
+        let newer = v1.replacen("\"format_version\":1", "\"format_version\":3", 1);
+        let Err(Error::Format(msg)) = Bundle::from_json(&newer) else {
+            panic!("a newer bundle must be refused")
+        };
+        assert!(
+            msg.contains("format version 3, newer than this build reads (up to 2)"),
+            "{msg}"
         );
     }
 }

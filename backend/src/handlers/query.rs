@@ -15,7 +15,7 @@ use graph_core::detect::{Cell, PointFlags, SeriesKey, SeriesView};
 use graph_core::layout::{LayoutConfig, layout};
 use graph_core::model::{ClusterId, DAY, EdgeKey, Metric, Tick, WEEK};
 use graph_core::prune::MarkTarget;
-use graph_core::snapshot::{Bundle, Snapshot};
+use graph_core::snapshot::{Bundle, BundleTick, Snapshot};
 use serde::{Deserialize, Serialize};
 
 use super::{Params, blocking, time_param};
@@ -97,23 +97,38 @@ fn resolve_range(state: &AppState, q: &RangeQuery, max_s: i64) -> Result<(Tick, 
         Some(t) => width.floor(t),
         None => state.analyzer.resolve(store, None)?.0,
     };
-    let from = from.map_or(to - 86_400 + width.seconds(), |f| width.floor(f));
+    let from = from.map_or(to.saturating_sub(86_400 - width.seconds()), |f| {
+        width.floor(f)
+    });
+    check_range(from, to, max_s)
+}
+
+/// `(from, to)` when `from` is not after `to` and the range is at most `max_s` seconds
+/// long, computed without overflow for any two times.
+///
+/// ```
+/// use epicenter_backend::handlers::query::check_range;
+/// assert!(check_range(0, 600, 600).is_ok());
+/// assert!(check_range(0, 601, 600).is_err());
+/// assert!(check_range(i64::MIN, i64::MAX, 600).is_err());
+/// assert!(check_range(10, 0, 600).is_err());
+/// ```
+pub fn check_range(from: Tick, to: Tick, max_s: i64) -> Result<(Tick, Tick), AppError> {
     if from > to {
         return Err(AppError::BadRequest {
             message: format!("\"from\" ({from}) is after \"to\" ({to})"),
             details: vec![],
         });
     }
-    if to - from > max_s {
-        return Err(AppError::BadRequest {
+    match to.checked_sub(from) {
+        Some(len) if len <= max_s => Ok((from, to)),
+        _ => Err(AppError::BadRequest {
             message: format!(
-                "the range is {} s long; at most {max_s} s per request",
-                to - from
+                "the range from {from} to {to} is longer than the {max_s} s one request may cover"
             ),
             details: vec![],
-        });
+        }),
     }
-    Ok((from, to))
 }
 
 /// The live tick.
@@ -712,8 +727,11 @@ pub async fn snapshot_storage(
     .await
 }
 
-/// `GET /api/v1/snapshots/bundle?from=&to=`: the stored snapshots of a range as one
-/// graph-core bundle document, for offline replay.
+/// `GET /api/v1/snapshots/bundle?from=&to=`: the stored analyses of a range as one
+/// graph-core bundle document, for offline replay: each tick's snapshot with detection's
+/// summary and storms, the sources behind, and the sources stale when it was analysed
+/// (for analyses stored before those were kept, derived from the sources' states now;
+/// see [`crate::analysis::Analyzer::stale_sources`]).
 pub async fn bundle(
     State(state): State<AppState>,
     Params(q): Params<RangeQuery>,
@@ -723,12 +741,24 @@ pub async fn bundle(
         let store = state.store.as_ref();
         let registry = state.analyzer.registry(store)?;
         let mut bundle = Bundle::new(store.bucket_width(), registry.catalog.clone());
-        for t in analysed_in(&state, from, to)? {
+        let ticks = analysed_in(&state, from, to)?;
+        let sources = store.sources()?;
+        for t in ticks {
             let Some(s) = state.analyzer.peek(store, t)? else {
                 continue;
             };
+            let stale_sources = match &s.stale_sources {
+                Some(names) => names.clone(),
+                None => state.analyzer.stale_sources(&sources, s.analysed_at),
+            };
             bundle
-                .push(s.snapshot.clone())
+                .push(BundleTick {
+                    snapshot: s.snapshot.clone(),
+                    summary: s.summary,
+                    storms: s.storms.clone(),
+                    sources_behind: s.sources_behind.clone(),
+                    stale_sources,
+                })
                 .map_err(|e| AppError::Internal(e.into()))?;
         }
         let name = |t: Tick| {

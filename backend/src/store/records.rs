@@ -20,6 +20,11 @@ pub struct StoredTick {
     /// treated as missing rather than tested.
     #[serde(default)]
     pub sources_behind: Vec<String>,
+    /// Sources that were stale (silent for longer than `sources.stale_after_s`, not
+    /// retired) when it was analysed: what the stale-source banner said then. `None` in
+    /// records stored before this was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale_sources: Option<Vec<String>>,
     /// When it was analysed, Unix seconds.
     pub analysed_at: i64,
     /// How long the analysis took, including store reads, milliseconds.

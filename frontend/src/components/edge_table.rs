@@ -42,7 +42,8 @@ fn focus_row(i: usize) {
     }
 }
 
-/// Anomalous edges; clicking a row (or Enter) selects the edge.
+/// Anomalous edges, under detection's counts at the tick; clicking a row (or Enter)
+/// selects the edge.
 #[component]
 pub fn EdgeTable(
     analysis: Arc<AnalysisResponse>,
@@ -52,6 +53,7 @@ pub fn EdgeTable(
     let all = Arc::new(edge_rows(&analysis));
     let total = all.len();
     let dcs = data_centres(&analysis);
+    let counts = crate::view_model::detection_summary(&analysis.summary);
     let TableControls {
         service,
         dc,
@@ -232,6 +234,7 @@ pub fn EdgeTable(
                 </select>
             </div>
         </div>
+        {counts.map(|c| view! { <p class="muted detection-summary" data-test="detection-summary">{c}</p> })}
         {if total == 0 {
             view! {
                 <p class="empty" data-test="no-anomalies">"No anomalies at this tick: every edge is within its seasonal baseline."</p>

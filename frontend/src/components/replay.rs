@@ -1,9 +1,11 @@
 //! Replay: the stored snapshots of a range (from the server, or from a bundle file with
 //! no server at all) stepped through with a scrubber, play/pause and speed. Nodes keep
 //! their places, and the zoom and the selected edge stay from step to step; marks show
-//! from the tick they were made; the ranking follows the tick. Two ticks can be
-//! compared on the graph and as a list; pruning thresholds are applied in the browser
-//! by graph-core; the graph exports as SVG or PNG and the range as a bundle.
+//! from the tick they were made; the ranking, the data-centre storms, detection's
+//! counts and the stale-source banner follow the tick, as the main screen showed them.
+//! Two ticks can be compared on the graph and as a list; pruning thresholds are applied
+//! in the browser by graph-core; the graph exports as SVG or PNG and the range as a
+//! bundle.
 
 use std::sync::Arc;
 
@@ -43,83 +45,96 @@ fn record_step(ms: f64) {
         .and_then(|v| v.dyn_into::<js_sys::Array>().ok())
         .unwrap_or_else(|| {
             let a = js_sys::Array::new();
-            let _ = js_sys::Reflect::set(&w, &key, &a);
+            if js_sys::Reflect::set(&w, &key, &a).is_err() {
+                web_sys::console::warn_1(&"replay step times cannot be recorded".into());
+            }
             a
         });
     list.push(&wasm_bindgen::JsValue::from_f64(ms));
 }
 
+/// Why an export did not happen: a browser call that failed, named.
+fn failed(what: &str, e: impl std::fmt::Debug) -> String {
+    format!("the export failed: {what} ({e:?})")
+}
+
 /// Offers `bytes` as a download named `name`.
-fn download(name: &str, mime: &str, data: &wasm_bindgen::JsValue) {
+fn download(name: &str, mime: &str, data: &wasm_bindgen::JsValue) -> Result<(), String> {
     let parts = js_sys::Array::of1(data);
     let options = web_sys::BlobPropertyBag::new();
     options.set_type(mime);
-    let Ok(blob) = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options) else {
-        return;
-    };
-    let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else {
-        return;
-    };
-    click_link(name, &url);
+    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options)
+        .map_err(|e| failed("making the file", e))?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob)
+        .map_err(|e| failed("making its address", e))?;
+    click_link(name, &url)
 }
 
-fn click_link(name: &str, url: &str) {
-    let Some(doc) = web_sys::window().and_then(|w| w.document()) else {
-        return;
-    };
-    let Ok(a) = doc.create_element("a") else {
-        return;
-    };
+fn click_link(name: &str, url: &str) -> Result<(), String> {
+    let doc = web_sys::window()
+        .and_then(|w| w.document())
+        .ok_or_else(|| failed("no document", ""))?;
+    let body = doc.body().ok_or_else(|| failed("no document body", ""))?;
+    let a = doc
+        .create_element("a")
+        .map_err(|e| failed("making the link", e))?;
     let a: web_sys::HtmlAnchorElement = a.unchecked_into();
     a.set_href(url);
     a.set_download(name);
-    a.set_attribute("data-test", "last-export").ok();
-    a.set_attribute("hidden", "").ok();
-    if let Some(body) = doc.body() {
-        // The previous export's link goes; this one stays for whoever wants it again.
-        if let Ok(Some(old)) = doc.query_selector("a[data-test=last-export]") {
-            old.remove();
-        }
-        let _ = body.append_child(&a);
-        a.click();
+    a.set_attribute("data-test", "last-export")
+        .and_then(|()| a.set_attribute("hidden", ""))
+        .map_err(|e| failed("marking the link", e))?;
+    // The previous export's link goes; this one stays for whoever wants it again.
+    if let Ok(Some(old)) = doc.query_selector("a[data-test=last-export]") {
+        old.remove();
     }
+    body.append_child(&a)
+        .map_err(|e| failed("adding the link", e))?;
+    a.click();
+    Ok(())
 }
 
-/// Draws `svg` on a canvas and offers it as a PNG.
-fn download_png(name: String, svg: String) {
-    let Some(doc) = web_sys::window().and_then(|w| w.document()) else {
-        return;
-    };
-    let Ok(img) = web_sys::HtmlImageElement::new() else {
-        return;
-    };
+/// Draws `svg` on a canvas and offers it as a PNG; what goes wrong once the picture
+/// has loaded is said through `error`.
+fn download_png(name: String, svg: String, error: RwSignal<Option<String>>) -> Result<(), String> {
+    let doc = web_sys::window()
+        .and_then(|w| w.document())
+        .ok_or_else(|| failed("no document", ""))?;
+    let img = web_sys::HtmlImageElement::new().map_err(|e| failed("making an image", e))?;
     let encoded: String = js_sys::encode_uri_component(&svg).into();
     let src = format!("data:image/svg+xml;charset=utf-8,{encoded}");
     let img2 = img.clone();
     let onload = wasm_bindgen::closure::Closure::once_into_js(move || {
-        let (w, h) = (img2.natural_width(), img2.natural_height());
-        let Ok(canvas) = doc.create_element("canvas") else {
-            return;
-        };
-        let canvas: web_sys::HtmlCanvasElement = canvas.unchecked_into();
-        // Twice the size, for print.
-        canvas.set_width(w * 2);
-        canvas.set_height(h * 2);
-        let Ok(Some(ctx)) = canvas.get_context("2d") else {
-            return;
-        };
-        let ctx: web_sys::CanvasRenderingContext2d = ctx.unchecked_into();
-        let _ = ctx.scale(2.0, 2.0);
-        if ctx
-            .draw_image_with_html_image_element(&img2, 0.0, 0.0)
-            .is_ok()
-            && let Ok(url) = canvas.to_data_url_with_type("image/png")
-        {
-            click_link(&name, &url);
+        let drawn = (|| {
+            let (w, h) = (img2.natural_width(), img2.natural_height());
+            let canvas = doc
+                .create_element("canvas")
+                .map_err(|e| failed("making a canvas", e))?;
+            let canvas: web_sys::HtmlCanvasElement = canvas.unchecked_into();
+            // Twice the size, for print.
+            canvas.set_width(w * 2);
+            canvas.set_height(h * 2);
+            let ctx = canvas
+                .get_context("2d")
+                .ok()
+                .flatten()
+                .ok_or_else(|| failed("no 2D canvas", ""))?;
+            let ctx: web_sys::CanvasRenderingContext2d = ctx.unchecked_into();
+            ctx.scale(2.0, 2.0)
+                .and_then(|()| ctx.draw_image_with_html_image_element(&img2, 0.0, 0.0))
+                .map_err(|e| failed("drawing the graph", e))?;
+            let url = canvas
+                .to_data_url_with_type("image/png")
+                .map_err(|e| failed("encoding the PNG", e))?;
+            click_link(&name, &url)
+        })();
+        if let Err(e) = drawn {
+            error.set(Some(e));
         }
     });
     img.set_onload(Some(onload.unchecked_ref()));
     img.set_src(&src);
+    Ok(())
 }
 
 fn file_stamp(t: Tick) -> String {
@@ -276,8 +291,10 @@ pub fn Replay() -> impl IntoView {
             step_started.set_value(None);
             let done =
                 wasm_bindgen::closure::Closure::once_into_js(move || record_step(now_ms() - start));
-            if let Some(w) = web_sys::window() {
-                let _ = w.request_animation_frame(done.unchecked_ref());
+            if let Some(w) = web_sys::window()
+                && w.request_animation_frame(done.unchecked_ref()).is_err()
+            {
+                web_sys::console::warn_1(&"replay step time not measured".into());
             }
         }
     });
@@ -422,14 +439,17 @@ pub fn Replay() -> impl IntoView {
         let title = format!("Epicenter · {}", format::time(a.tick));
         let svg = graph_core::render::svg(&a.snapshot, &l.bundle.clusters, &title);
         let name = format!("epicenter-graph-{}", file_stamp(a.tick));
-        if png {
-            download_png(format!("{name}.png"), svg);
+        let done = if png {
+            download_png(format!("{name}.png"), svg, error)
         } else {
             download(
                 &format!("{name}.svg"),
                 "image/svg+xml",
                 &wasm_bindgen::JsValue::from_str(&svg),
-            );
+            )
+        };
+        if let Err(e) = done {
+            error.set(Some(e));
         }
     };
 
@@ -466,6 +486,21 @@ pub fn Replay() -> impl IntoView {
             Some(a) => tick_body(a, selected, view_box, controls, ctx).into_any(),
         }
     };
+    // The main screen's banner, with the sources as they were at the tick shown.
+    let stale_banner = move || {
+        let a = analysis.get()?;
+        let stale = loaded.with(|l| l.as_ref().map(|l| l.stale_sources(pos.get()).to_vec()))?;
+        crate::components::shell::stale_banner(&a.sources_behind, &stale)
+    };
+    let old_format = move || {
+        loaded
+            .with(|l| l.as_ref().is_some_and(Loaded::without_screen_fields))
+            .then(|| view! {
+                <p class="muted replay-note" data-test="replay-old-format">
+                    "This bundle was written by an older Epicenter (format version 1): it holds no storms, detection counts or data-source states, so none are shown."
+                </p>
+            })
+    };
     let keys = window_event_listener(leptos::ev::keydown, move |ev| {
         let typing = ev
             .target()
@@ -494,7 +529,9 @@ pub fn Replay() -> impl IntoView {
                 <div class="header-right">{range_inputs}</div>
             </header>
             {move || error.get().map(|e| view! { <div class="banner error" role="alert" data-test="replay-error">{e}</div> })}
+            {stale_banner}
             {timeline}
+            {old_format}
             {threshold_controls}
             {diff_controls}
             {body}

@@ -311,34 +311,22 @@ pub fn Shell() -> impl IntoView {
                     {version}
                 </div>
             </header>
-            {move || stale_banner(latest.get(), sources.get().and_then(Result::ok))}
+            {move || {
+                let behind = latest.with(|a| a.as_ref().map(|a| a.sources_behind.clone()).unwrap_or_default());
+                let stale = sources.get().and_then(Result::ok).map(|s| s.stale).unwrap_or_default();
+                stale_banner(&behind, &stale)
+            }}
             {body}
         </div>
     }
 }
 
-fn stale_banner(
-    a: Option<Arc<AnalysisResponse>>,
-    sources: Option<graph_core::api::SourcesResponse>,
-) -> Option<impl IntoView> {
-    let behind = a.map(|a| a.sources_behind.clone()).unwrap_or_default();
-    let stale = sources.map(|s| s.stale).unwrap_or_default();
-    if behind.is_empty() && stale.is_empty() {
-        return None;
-    }
-    let mut parts = Vec::new();
-    if !stale.is_empty() {
-        parts.push(format!("Data source {} has gone quiet.", stale.join(", ")));
-    }
-    if !behind.is_empty() {
-        parts.push(format!(
-            "{} had not delivered this tick when it was analysed: the edges it reports are treated as missing, not anomalous.",
-            behind.join(", ")
-        ));
-    }
-    Some(
-        view! { <div class="banner stale" role="status" data-test="stale-banner">{parts.join(" ")}</div> },
-    )
+/// The yellow banner naming data sources that have gone quiet (`stale`) and those that
+/// had not delivered the tick shown when it was analysed (`behind`); nothing when none.
+/// The replay page shows it too, with the sources as they were at the tick.
+pub fn stale_banner(behind: &[String], stale: &[String]) -> Option<impl IntoView + use<>> {
+    let text = crate::view_model::stale_banner_text(behind, stale)?;
+    Some(view! { <div class="banner stale" role="status" data-test="stale-banner">{text}</div> })
 }
 
 /// Site activity today against the same day in earlier weeks.
