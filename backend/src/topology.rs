@@ -139,8 +139,12 @@ impl Topology {
         }
         let mut rules = Vec::new();
         for (i, r) in file.rules.iter().enumerate() {
-            let re = Regex::new(&format!("^(?:{})$", r.pattern))
-                .map_err(|e| invalid(format!("rules[{i}]: pattern {:?}: {e}", r.pattern)))?;
+            let bad =
+                |e: regex::Error| invalid(format!("rules[{i}]: pattern {:?}: {e}", r.pattern));
+            // Alone first: a pattern such as `a)|(?P<service>b` is no regular expression,
+            // yet wrapped it compiles, and no longer matches only whole names.
+            Regex::new(&r.pattern).map_err(bad)?;
+            let re = Regex::new(&format!("^(?:{})$", r.pattern)).map_err(bad)?;
             if !re.capture_names().flatten().any(|n| n == "service") {
                 return Err(invalid(format!(
                     "rules[{i}]: pattern {:?} has no named capture `service`",
@@ -165,16 +169,31 @@ impl Topology {
     /// Reads and compiles a topology file.
     pub fn load(path: &Path) -> Result<Self, TopologyError> {
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| TopologyError::Read {
+        let bytes = std::fs::read(path).map_err(|source| TopologyError::Read {
             path: origin.clone(),
             source,
         })?;
+        Self::from_json(&bytes, Some(&origin))
+    }
+
+    /// Compiles the JSON text of a topology file (what [`load`](Self::load) reads).
+    /// `origin` names the file in errors; syntax errors, type errors and bytes that are
+    /// not UTF-8 give the line and column.
+    ///
+    /// ```
+    /// use epicenter_backend::topology::Topology;
+    /// let t = Topology::from_json(br#"{"version": 1, "rules": [{"pattern": "(?P<service>[a-z]+)\\d+"}]}"#, None).unwrap();
+    /// assert_eq!(t.lookup("web12"), Some(("web".to_string(), None)));
+    /// let e = Topology::from_json(b"{\"version\": 1,\n \"servrs\": []}", Some("t.json")).unwrap_err();
+    /// assert!(e.to_string().contains("in t.json: line 2, column"), "{e}");
+    /// ```
+    pub fn from_json(bytes: &[u8], origin: Option<&str>) -> Result<Self, TopologyError> {
         let file: TopologyFile =
-            serde_json::from_str(&text).map_err(|e| TopologyError::Invalid {
-                origin: Some(origin.clone()),
+            serde_json::from_slice(bytes).map_err(|e| TopologyError::Invalid {
+                origin: origin.map(str::to_string),
                 message: format!("line {}, column {}: {e}", e.line(), e.column()),
             })?;
-        Self::from_file_contents(file, Some(&origin))
+        Self::from_file_contents(file, origin)
     }
 
     /// A topology without a file: every server is its own cluster and service.

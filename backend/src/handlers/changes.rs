@@ -1,7 +1,7 @@
 //! Config changes: `POST /api/v1/changes` (a token with the `ingest` scope) and
 //! `GET /api/v1/changes?from=&to=&cluster=`.
 
-use crate::ingest::values::{change_id, time_value};
+use crate::ingest::values::{change_id, kind, time_value};
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -17,8 +17,7 @@ use crate::error::AppError;
 use crate::store::Registry;
 
 /// A change as clients send it.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct NewChange {
     /// The change's id in the system it comes from: an integer or a string such as
     /// `"CHG-1042"`. Sending the same id again replaces the change.
@@ -32,8 +31,67 @@ pub struct NewChange {
     /// What it was.
     pub description: String,
     /// Where to read more.
-    #[serde(default)]
     pub link: Option<String>,
+}
+
+/// The fields a change may have.
+pub const CHANGE_FIELDS: [&str; 6] = ["id", "ts", "author", "clusters", "description", "link"];
+
+impl NewChange {
+    /// Reads a change from its JSON value; errors name the field (`field "author":
+    /// expected a string, got a number`, `field "clusters[2]": ...`).
+    pub fn from_json(value: serde_json::Value) -> Result<Self, String> {
+        use serde_json::Value;
+        let Value::Object(mut obj) = value else {
+            return Err(format!("expected a JSON object, got {}", kind(&value)));
+        };
+        if let Some(k) = obj.keys().find(|k| !CHANGE_FIELDS.contains(&k.as_str())) {
+            return Err(format!(
+                "field \"{k}\": unknown field; the fields are {}",
+                CHANGE_FIELDS.join(", ")
+            ));
+        }
+        let mut take = |name: &str| {
+            obj.remove(name)
+                .ok_or_else(|| format!("field \"{name}\": is missing"))
+        };
+        let text = |name: &str, v: Value| match v {
+            Value::String(s) => Ok(s),
+            other => Err(format!(
+                "field \"{name}\": expected a string, got {}",
+                kind(&other)
+            )),
+        };
+        let id = take("id")?;
+        let ts = take("ts")?;
+        let author = text("author", take("author")?)?;
+        let clusters = match take("clusters")? {
+            Value::Array(items) => items
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| text(&format!("clusters[{i}]"), v))
+                .collect::<Result<Vec<_>, _>>()?,
+            other => {
+                return Err(format!(
+                    "field \"clusters\": expected an array of names, got {}",
+                    kind(&other)
+                ));
+            }
+        };
+        let description = text("description", take("description")?)?;
+        let link = match obj.remove("link") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(text("link", v)?),
+        };
+        Ok(NewChange {
+            id,
+            ts,
+            author,
+            clusters,
+            description,
+            link,
+        })
+    }
 }
 
 /// The answer to an accepted `POST /api/v1/changes`.
@@ -57,6 +115,7 @@ fn convert(registry: &Registry, c: NewChange) -> Result<ConfigChange, String> {
             Ok(n) => (n, None),
             Err(_) => (change_id(s.trim()), Some(s.trim().to_string())),
         },
+        serde_json::Value::String(_) => return Err("field \"id\": must not be empty".into()),
         other => {
             return Err(format!(
                 "field \"id\": expected an integer or a string, got {other}"
@@ -99,6 +158,54 @@ fn convert(registry: &Registry, c: NewChange) -> Result<ConfigChange, String> {
     })
 }
 
+/// Parses the body of `POST /api/v1/changes` (one change object or an array of them)
+/// against the clusters and services in `registry`. Either every change is valid, or
+/// the error lists each bad one (`change 1: field "author": ...`).
+///
+/// # Complexity
+/// O(bytes + names of clusters × clusters known).
+///
+/// ```
+/// use epicenter_backend::error::AppError;
+/// use epicenter_backend::handlers::changes::parse_changes;
+/// use epicenter_backend::store::Registry;
+/// use graph_core::model::Cluster;
+/// let mut registry = Registry::default();
+/// registry.cluster(Cluster { name: "db".into(), service: "db".into(), dc: None, tier: None });
+/// let one = br#"{"id": 7, "ts": 600, "author": "ops", "clusters": ["db"], "description": "pool"}"#;
+/// assert_eq!(parse_changes(one, &registry).unwrap()[0].id, 7);
+/// let bad = br#"[{"id": 7, "ts": 600, "author": 5, "clusters": ["db"], "description": "pool"}]"#;
+/// let Err(AppError::BadRequest { details, .. }) = parse_changes(bad, &registry) else { panic!() };
+/// assert_eq!(details, ["change 0: field \"author\": expected a string, got a number"]);
+/// ```
+pub fn parse_changes(body: &[u8], registry: &Registry) -> Result<Vec<ConfigChange>, AppError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| AppError::BadRequest {
+            message: format!("the body is not valid JSON: {e}"),
+            details: vec![],
+        })?;
+    let items = match value {
+        serde_json::Value::Array(items) => items,
+        one => vec![one],
+    };
+    let mut changes = Vec::new();
+    let mut errors = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let parsed = NewChange::from_json(item).and_then(|c| convert(registry, c));
+        match parsed {
+            Ok(c) => changes.push(c),
+            Err(m) => errors.push(format!("change {i}: {m}")),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(AppError::BadRequest {
+            message: format!("{} changes are invalid; nothing was stored", errors.len()),
+            details: errors,
+        });
+    }
+    Ok(changes)
+}
+
 /// `POST /api/v1/changes`: one change object or an array of them, as JSON. All are
 /// stored, durably, or none.
 pub async fn post(
@@ -110,35 +217,10 @@ pub async fn post(
     caller.require(Scope::Ingest)?;
     require_media_type(&headers, &["application/json"])?;
     let body = super::read_body(body, state.max_body_bytes).await?;
-    let value: serde_json::Value =
-        serde_json::from_slice(&body).map_err(|e| AppError::BadRequest {
-            message: format!("the body is not valid JSON: {e}"),
-            details: vec![],
-        })?;
-    let items = match value {
-        serde_json::Value::Array(items) => items,
-        one => vec![one],
-    };
     blocking(move || {
         let store = state.store.as_ref();
         let registry = state.analyzer.registry(store)?;
-        let mut changes = Vec::new();
-        let mut errors = Vec::new();
-        for (i, item) in items.into_iter().enumerate() {
-            let parsed = serde_json::from_value::<NewChange>(item)
-                .map_err(|e| e.to_string())
-                .and_then(|c| convert(&registry, c));
-            match parsed {
-                Ok(c) => changes.push(c),
-                Err(m) => errors.push(format!("change {i}: {m}")),
-            }
-        }
-        if !errors.is_empty() {
-            return Err(AppError::BadRequest {
-                message: format!("{} changes are invalid; nothing was stored", errors.len()),
-                details: errors,
-            });
-        }
+        let changes = parse_changes(&body, &registry)?;
         store.put_changes(&changes)?;
         // Ticks whose links may change: from each change to the end of its link window.
         let width = store.bucket_width();
@@ -184,15 +266,8 @@ pub async fn list(
             Some(t) => t,
             None => super::query::resolve_live(&state)? + store.bucket_width().seconds(),
         };
-        let from = from.unwrap_or(to - 86_400);
-        if from > to || to - from > MAX_SNAPSHOT_RANGE_S {
-            return Err(AppError::BadRequest {
-                message: format!(
-                    "the range {from}..{to} is empty or longer than {MAX_SNAPSHOT_RANGE_S} s"
-                ),
-                details: vec![],
-            });
-        }
+        let from = from.unwrap_or(to.saturating_sub(86_400));
+        let (from, to) = super::query::check_range(from, to, MAX_SNAPSHOT_RANGE_S)?;
         let registry = state.analyzer.registry(store)?;
         let only = match &q.cluster {
             Some(name) => {

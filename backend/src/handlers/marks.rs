@@ -128,8 +128,10 @@ const SYNC_TICKS: usize = 24;
 pub fn reanalyse(state: &AppState, from: Tick, at: Tick, now: i64) -> Result<(), AppError> {
     let store = state.store.as_ref();
     let width = store.bucket_width().seconds();
+    let (earliest, latest) = state.analyzer.range(store)?.unwrap_or((at, at));
+    // A trend may start before the stored data; nothing earlier can change.
+    let from = from.max(earliest);
     state.analyzer.forget(&[from]);
-    let latest = state.analyzer.range(store)?.map_or(at, |r| r.1);
     let after: Vec<Tick> = (0..)
         .map(|i| at + i * width)
         .take_while(|t| *t <= latest)

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::timefmt::parse_time;
+use super::values::{kind, read_object};
 
 /// The fields a line may have.
 pub const FIELDS: [&str; 8] = [
@@ -287,8 +288,12 @@ fn check_name(name: &str, field: &str, line: usize) -> Result<(), LineError> {
     Ok(())
 }
 
+/// The longest mean latency per request a record may have: a day, in milliseconds.
+pub const MAX_MEAN_LATENCY_MS: f64 = 86_400_000.0;
+
 /// The semantic rules, shared by both parsing paths.
 fn check(f: Fields<'_>, line: usize, limits: &Limits) -> Result<CallRecord, LineError> {
+    super::timefmt::check_time(f.ts).map_err(|m| err(line, Some("ts"), m))?;
     if f.ts > limits.now.saturating_add(limits.max_future_s) {
         return Err(err(
             line,
@@ -339,6 +344,18 @@ fn check(f: Fields<'_>, line: usize, limits: &Limits) -> Result<CallRecord, Line
             "must be 0 when requests is 0",
         ));
     }
+    // Buckets keep 32-bit sums: with no bound, a few absurd records would add up to
+    // infinity and the point would vanish from charts instead of being refused here.
+    if f.requests > 0 && f.latency_ms_sum / f.requests as f64 > MAX_MEAN_LATENCY_MS {
+        return Err(err(
+            line,
+            Some("latency_ms_sum"),
+            format!(
+                "a mean of {} ms per request is more than a day ({MAX_MEAN_LATENCY_MS} ms)",
+                f.latency_ms_sum / f.requests as f64
+            ),
+        ));
+    }
     if let Some(i) = f.interval_s
         && (i == 0 || i > limits.max_interval_s || !limits.max_interval_s.is_multiple_of(i))
     {
@@ -365,16 +382,9 @@ fn check(f: Fields<'_>, line: usize, limits: &Limits) -> Result<CallRecord, Line
 
 /// The slow path: says precisely what is wrong with a line the typed parser refused.
 fn explain(line: &str, n: usize, limits: &Limits) -> LineError {
-    let value: Value = match serde_json::from_str(line) {
-        Ok(v) => v,
-        Err(e) => return err(n, None, format!("not valid JSON: {e}")),
-    };
-    let Value::Object(obj) = value else {
-        return err(
-            n,
-            None,
-            format!("expected a JSON object, got {}", kind(&value)),
-        );
+    let obj = match read_object(line) {
+        Ok(obj) => obj,
+        Err(e) => return err(n, e.field(), e.to_string()),
     };
     if let Some(unknown) = obj.keys().find(|k| !FIELDS.contains(&k.as_str())) {
         return err(
@@ -465,17 +475,6 @@ fn explain(line: &str, n: usize, limits: &Limits) -> LineError {
     }
 }
 
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 fn show(v: &Value) -> String {
     match v {
         Value::Number(n) => n.to_string(),
@@ -498,6 +497,22 @@ mod tests {
 
     fn line(fields: &str) -> String {
         format!(r#"{{"ts": {NOW}, "src": "web-1", "dst": "api-1", {fields}}}"#)
+    }
+
+    #[test]
+    fn a_mean_latency_over_a_day_is_refused_with_its_field() {
+        let e = parse_calls(
+            r#"{"ts": 600, "src": "a", "dst": "b", "requests": 2, "errors": 0, "latency_ms_sum": 1e300}"#,
+            &Limits::unbounded(300),
+        )
+        .unwrap_err();
+        assert_eq!(e[0].field.as_deref(), Some("latency_ms_sum"), "{e:?}");
+        assert!(e[0].message.contains("more than a day"), "{e:?}");
+        let ok = parse_calls(
+            r#"{"ts": 600, "src": "a", "dst": "b", "requests": 2, "errors": 0, "latency_ms_sum": 172800000}"#,
+            &Limits::unbounded(300),
+        );
+        assert!(ok.is_ok(), "two requests of a day each: {ok:?}");
     }
 
     #[test]
@@ -529,7 +544,8 @@ mod tests {
             (line(r#""requests": 1, "errors": 2, "latency_ms_sum": 1"#), r#"field "errors": 2 errors is more than the 1 requests"#),
             (line(r#""requests": 1, "errors": 0, "latency_ms_sum": -1"#), r#"field "latency_ms_sum": must be a finite number >= 0"#),
             (line(r#""requests": 1, "errors": 0, "latency_ms_sum": "NaN""#), r#"field "latency_ms_sum": expected a number, got the string "NaN""#),
-            (line(r#""requests": 1, "errors": 0, "latency_ms_sum": 1e999"#), "line 1: not valid JSON"),
+            (line(r#""requests": 1, "errors": 0, "latency_ms_sum": 1e999"#), r#"line 1: field "latency_ms_sum": not valid JSON: number out of range at column "#),
+            (line(r#""requests": 1, "errors": 0, "latency_ms_sum": 1, "errors": 0"#), r#"line 1: field "errors": is given more than once"#),
             (line(r#""requests": 0, "errors": 0, "latency_ms_sum": 5"#), r#"field "latency_ms_sum": must be 0 when requests is 0"#),
             (line(r#""requests": 1, "errors": 0, "latency_ms_sum": 1, "latency": 3"#), r#"field "latency": unknown field"#),
             (line(r#""requests": 1, "errors": 0, "latency_ms_sum": 1, "interval_s": 7"#), r#"field "interval_s": 7 must be positive and divide"#),
