@@ -151,9 +151,24 @@ impl Jira {
                 Failure::Retry(format!("Jira {kind} ({})", self.config.base_url))
             })?;
         let status = res.status().as_u16();
-        let body = res.text().await.unwrap_or_default();
+        // A body cut off on the way: what Jira did is unclear, so try again (creating
+        // looks for the incident's label first, and never makes a second issue).
+        let body = res.text().await.map_err(|e| {
+            Failure::Retry(format!(
+                "Jira's answer ({status}) could not be read ({}): {e}",
+                self.config.base_url
+            ))
+        })?;
         if (200..300).contains(&status) {
-            return Ok(serde_json::from_str(&body).unwrap_or(Value::Null));
+            if body.trim().is_empty() {
+                return Ok(Value::Null);
+            }
+            return serde_json::from_str(&body).map_err(|e| {
+                Failure::Retry(format!(
+                    "Jira answered {status} with a body that is not JSON ({}): {e}",
+                    self.config.base_url
+                ))
+            });
         }
         let message = describe_errors(status, &body);
         if status == 429 || status >= 500 {

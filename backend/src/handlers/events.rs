@@ -22,23 +22,26 @@ pub async fn events(
     let rx = state.analyzer.events.subscribe();
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         let event = match rx.recv().await {
-            Ok(ServerEvent::Tick(e)) => Event::default()
-                .event("tick")
-                .id(e.tick.to_string())
-                .json_data(e)
-                .unwrap_or_else(|_| Event::default().event("tick")),
-            Ok(ServerEvent::Mark(e)) => Event::default()
-                .event("mark")
-                .json_data(e)
-                .unwrap_or_else(|_| Event::default().event("mark")),
-            Ok(ServerEvent::Presence(list)) => Event::default()
-                .event("presence")
-                .json_data(list)
-                .unwrap_or_else(|_| Event::default().event("presence")),
+            Ok(ServerEvent::Tick(e)) => json_event("tick", &e).id(e.tick.to_string()),
+            Ok(ServerEvent::Mark(e)) => json_event("mark", &e),
+            Ok(ServerEvent::Presence(list)) => json_event("presence", &list),
             Err(RecvError::Lagged(n)) => Event::default().event("lagged").data(n.to_string()),
             Err(RecvError::Closed) => return None,
         };
         Some((Ok(event), rx))
     });
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+/// An event named `name` carrying `data` as JSON. These bodies always serialise; were one
+/// not to, the page still hears that something happened (and fetches it), and the log
+/// says why the body is missing.
+fn json_event(name: &'static str, data: &impl serde::Serialize) -> Event {
+    Event::default()
+        .event(name)
+        .json_data(data)
+        .unwrap_or_else(|e| {
+            tracing::error!(event = name, error = %e, "an event body could not be written");
+            Event::default().event(name)
+        })
 }
