@@ -1792,15 +1792,14 @@ impl Wrapping {
     }
 }
 
-/// Whether `media` is one of `accepted` (ignoring parameters and case).
+/// Whether the server takes a body of type `media` where it accepts `accepted`.
 fn media_accepted(media: &str, accepted: &[&str]) -> bool {
-    let essence = media
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    accepted.contains(&essence.as_str())
+    let mut headers = axum::http::HeaderMap::new();
+    match axum::http::HeaderValue::from_str(media) {
+        Ok(v) => headers.insert(axum::http::header::CONTENT_TYPE, v),
+        Err(_) => return false,
+    };
+    epicenter_backend::handlers::require_media_type(&headers, accepted).is_ok()
 }
 
 /// Checks what every refusal has in common, and the refusals that come before the
