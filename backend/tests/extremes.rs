@@ -6,6 +6,9 @@
 
 mod support;
 
+use epicenter_backend::handlers::query::{
+    MAX_SERIES_RANGE_S, MAX_SNAPSHOT_RANGE_S, MAX_STORAGE_RANGE_S,
+};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use support::TestApp;
@@ -24,6 +27,7 @@ fn time_text(near: i64) -> impl Strategy<Value = String> {
         Just(253_402_300_800i64),
         any::<i64>(),
         (near - 3 * 86_400)..(near + 3 * 86_400),
+        (near - 20 * 86_400)..(near + 86_400),
     ]
     .prop_map(|v| v.to_string());
     let texts = prop_oneof![
@@ -51,17 +55,29 @@ const GETS: &[(&str, Option<i64>)] = &[
     ("/api/v1/marks?active_at={a}", None),
     (
         "/api/v1/edges/series?src=web&dst=db&from={a}&to={b}",
-        Some(7 * 86_400),
+        Some(MAX_SERIES_RANGE_S),
     ),
-    ("/api/v1/activity?from={a}&to={b}", Some(7 * 86_400)),
-    ("/api/v1/snapshots?from={a}&to={b}", Some(86_400)),
-    ("/api/v1/snapshots/bundle?from={a}&to={b}", Some(86_400)),
-    ("/api/v1/snapshots/storage?from={a}&to={b}", None),
+    ("/api/v1/activity?from={a}&to={b}", Some(MAX_SERIES_RANGE_S)),
+    (
+        "/api/v1/snapshots?from={a}&to={b}",
+        Some(MAX_SNAPSHOT_RANGE_S),
+    ),
+    (
+        "/api/v1/snapshots/bundle?from={a}&to={b}",
+        Some(MAX_SNAPSHOT_RANGE_S),
+    ),
+    (
+        "/api/v1/snapshots/storage?from={a}&to={b}",
+        Some(MAX_STORAGE_RANGE_S),
+    ),
     (
         "/api/v1/services/web/episodes?from={a}&to={b}",
-        Some(7 * 86_400),
+        Some(MAX_SNAPSHOT_RANGE_S),
     ),
-    ("/api/v1/changes?from={a}&to={b}", Some(86_400)),
+    (
+        "/api/v1/changes?from={a}&to={b}",
+        Some(MAX_SNAPSHOT_RANGE_S),
+    ),
     ("/api/v1/edges/series?src=web&dst=db&to={b}", None),
     ("/api/v1/snapshots/bundle?to={b}", None),
 ];
