@@ -713,8 +713,17 @@ async fn a_reviewer_replays_diffs_exports_and_replays_offline() -> anyhow::Resul
         let still = h.wait_for(&edge).await?;
         assert!(still.attr("class").await?.unwrap_or_default().contains("selected"), "the selection stays");
         let onset = h.wait_for("[data-test=to-onset]").await?;
+        let before = h.wait_for("[data-test=replay-tick]").await?.text().await?;
         onset.click().await?;
-        let onset_tick = h.wait_for("[data-test=replay-tick]").await?.text().await?;
+        // The tick label follows the click on the next render: wait for it to move.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        let onset_tick = loop {
+            let now_shown = h.wait_for("[data-test=replay-tick]").await?.text().await?;
+            if now_shown != before || tokio::time::Instant::now() > deadline {
+                break now_shown;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
         assert!(["2026-11-18 09:55 UTC", "2026-11-18 10:00 UTC"].contains(&onset_tick.as_str()), "{onset_tick}");
         let steps: Vec<f64> = serde_json::from_value(
             h.browser.execute("return window.epicenterReplaySteps || []", vec![]).await?,
