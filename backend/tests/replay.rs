@@ -174,12 +174,7 @@ async fn a_bundle_of_the_network_storm_carries_the_storm_and_the_counts_the_scre
     assert_eq!(bundle.ticks.len(), 8);
     let mut stormy = Vec::new();
     for t in &bundle.ticks {
-        let shown: AnalysisResponse = app
-            .get(&format!("/api/v1/analysis?tick={}", t.tick()))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let shown = analysis_at(&app, t.tick()).await;
         assert_eq!(t.snapshot, shown.snapshot, "tick {}", t.tick());
         assert_eq!(t.storms, shown.storms, "tick {}", t.tick());
         assert_eq!(t.summary, shown.summary, "tick {}", t.tick());
@@ -268,12 +263,7 @@ async fn a_bundle_carries_the_sources_behind_and_gone_quiet_as_the_banner_showed
     let ticks: Vec<i64> = bundle.ticks.iter().map(|t| t.tick()).collect();
     assert_eq!(ticks, [later - 300, later]);
     for t in &bundle.ticks {
-        let shown: AnalysisResponse = app
-            .get(&format!("/api/v1/analysis?tick={}", t.tick()))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let shown = analysis_at(&app, t.tick()).await;
         assert_eq!(t.sources_behind, shown.sources_behind, "tick {}", t.tick());
         assert_eq!(t.summary, shown.summary, "tick {}", t.tick());
         // Analysed after the collector went quiet: the banner said so at both.
@@ -307,4 +297,13 @@ async fn snapshot_storage_is_reported_per_day_against_the_retention_window() {
     assert_eq!(r["full_day_bytes"].as_u64().unwrap(), mean * 288);
     assert_eq!(r["retention_bytes"].as_u64().unwrap(), mean * 288 * 30);
     eprintln!("snapshot storage: {r}");
+}
+
+/// What the main screen is served for `tick`.
+async fn analysis_at(app: &TestApp, tick: i64) -> AnalysisResponse {
+    app.get(&format!("/api/v1/analysis?tick={tick}"))
+        .await
+        .json()
+        .await
+        .unwrap()
 }

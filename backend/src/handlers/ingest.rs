@@ -132,7 +132,8 @@ pub fn parse_activity(
             .find(|k| !ACTIVITY_FIELDS.contains(&k.as_str()))
         {
             errors.push(format!(
-                "line {n}: field \"{k}\": unknown field; the fields are ts, value"
+                "line {n}: field \"{k}\": unknown field; the fields are {}",
+                ACTIVITY_FIELDS.join(", ")
             ));
             continue;
         }

@@ -31,9 +31,7 @@ pub fn parse_time(text: &str) -> Result<i64, String> {
     // An integer too large for i64; not any text of digits and dashes (`2026-11-21`).
     let digits = t.strip_prefix(['-', '+']).unwrap_or(t);
     if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!(
-            "{t:?} is outside the supported times ({MIN_TIME} to {MAX_TIME} Unix seconds)"
-        ));
+        return Err(outside(t));
     }
     OffsetDateTime::parse(t, &Rfc3339)
         .map_err(|e| {
