@@ -40,7 +40,10 @@ pub fn aggregate(
     };
     aggregate_with(
         records,
-        &mut |s| topology.resolve(s),
+        &mut |s, service| match service {
+            Some(name) => Some(topology.cluster_named(name)),
+            None => topology.resolve(s),
+        },
         width,
         intern,
         &mut server,
@@ -48,21 +51,25 @@ pub fn aggregate(
 }
 
 /// Aggregates `records` into buckets of `width`. Servers are mapped to clusters with
-/// `resolve` (records naming a server it does not know are counted and left aside);
+/// `resolve`, given the server and the service the record names for it, if any
+/// (records naming a server it does not know are counted and left aside);
 /// method names are interned with `intern`, server names with `server`.
 ///
 /// # Complexity
 /// O(records) hash operations.
 pub fn aggregate_with(
     records: &[CallRecord],
-    resolve: &mut impl FnMut(&str) -> Option<ClusterId>,
+    resolve: &mut impl FnMut(&str, Option<&str>) -> Option<ClusterId>,
     width: BucketWidth,
     intern: &mut impl FnMut(&str) -> MethodId,
     server: &mut impl FnMut(&str) -> u32,
 ) -> Aggregated {
     let mut out = Aggregated::default();
     for r in records {
-        let (Some(src), Some(dst)) = (resolve(&r.src), resolve(&r.dst)) else {
+        let (Some(src), Some(dst)) = (
+            resolve(&r.src, r.src_service.as_deref()),
+            resolve(&r.dst, r.dst_service.as_deref()),
+        ) else {
             out.unmapped_records += 1;
             continue;
         };
@@ -107,6 +114,8 @@ mod tests {
             errors: 1,
             latency_ms_sum: lat,
             interval_s: None,
+            src_service: None,
+            dst_service: None,
         }
     }
 

@@ -486,6 +486,7 @@ mod tests {
             batches: 1,
             records: 1,
             clusters: vec![],
+            pulled_to: None,
         };
         let at = 100_000;
         let sources = [

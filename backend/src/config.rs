@@ -31,6 +31,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// `[jira]`
     pub jira: JiraConfig,
+    /// `[otlp]`
+    pub otlp: OtlpConfig,
 }
 
 /// `[jira]`: incidents become Jira issues (REST API v2, or v3 with Atlassian Document
@@ -146,6 +148,9 @@ pub struct SourcesConfig {
     /// A source silent for this long is considered retired and no longer masks its
     /// edges, seconds.
     pub retire_after_s: i64,
+    /// `[[sources.prometheus]]`: engines speaking the Prometheus HTTP API that call
+    /// statistics are pulled from (docs/sources.md).
+    pub prometheus: Vec<PrometheusSource>,
 }
 
 impl Default for SourcesConfig {
@@ -153,7 +158,134 @@ impl Default for SourcesConfig {
         SourcesConfig {
             stale_after_s: 600,
             retire_after_s: 7 * 86_400,
+            prometheus: Vec::new(),
         }
+    }
+}
+
+/// Which metrics a Prometheus source reads (docs/sources.md lists each preset's
+/// metric and label names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    /// Istio's standard metrics, as reported by the calling side.
+    Istio,
+    /// Linkerd's proxy metrics, outbound.
+    Linkerd,
+    /// The OpenTelemetry Collector's (or Tempo's) service-graph metrics.
+    Servicegraph,
+    /// The OpenTelemetry Collector's span-metrics connector, client spans.
+    Spanmetrics,
+    /// Counters and labels given in `custom`.
+    Custom,
+}
+
+/// `[[sources.prometheus]]`: one engine to pull call statistics from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusSource {
+    /// The source's name, as the status and the stale banner show it.
+    pub name: String,
+    /// Base URL of the Prometheus HTTP API, with any path prefix: e.g.
+    /// `http://prometheus:9090`, `http://vmselect:8481/select/0/prometheus`,
+    /// `http://mimir:8080/prometheus`.
+    pub url: String,
+    /// Tenant, sent as `X-Scope-OrgID` (Mimir, Cortex, Loki-style multi-tenancy).
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// A file holding a bearer token.
+    #[serde(default)]
+    pub bearer_token_file: Option<PathBuf>,
+    /// User for basic authentication, with `password_file`.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// A file holding the basic-authentication password.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// How long one query may take, seconds.
+    #[serde(default = "defaults::timeout_s")]
+    pub timeout_s: u64,
+    /// How long after a bucket ends it is pulled, seconds: the engine's own scrape and
+    /// ingestion lag.
+    #[serde(default = "defaults::delay_s")]
+    pub delay_s: i64,
+    /// History pulled at first start and after downtime, days.
+    #[serde(default = "defaults::backfill_days")]
+    pub backfill_days: i64,
+    /// Most points per series in one query (Prometheus refuses more than 11,000).
+    #[serde(default = "defaults::max_points")]
+    pub max_points: u32,
+    /// Which metrics to read.
+    pub preset: Preset,
+    /// The counters and labels of `preset = "custom"`.
+    #[serde(default)]
+    pub custom: Option<CustomQueries>,
+}
+
+/// `[sources.prometheus.custom]`: counters given as series selectors (each is wrapped
+/// in `increase(...[bucket])` and summed by the labels below).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomQueries {
+    /// Counter of calls, e.g. `rpc_client_calls_total`.
+    pub requests: String,
+    /// Counter of failed calls, e.g. `rpc_client_calls_total{code!="OK"}`.
+    pub errors: String,
+    /// Counter of the calls' total latency, e.g. `rpc_client_duration_seconds_sum`.
+    pub latency_sum: String,
+    /// Unit of `latency_sum`: `ms` or `s`.
+    #[serde(default = "defaults::latency_unit")]
+    pub latency_unit: String,
+    /// Label naming the calling service.
+    pub caller: String,
+    /// Label naming the called service.
+    pub callee: String,
+    /// Label naming the method, if any.
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Label naming the server (instance or pod) the numbers come from, if any.
+    #[serde(default)]
+    pub server: Option<String>,
+}
+
+/// `[otlp]`: the OpenTelemetry traces receiver, `POST /v1/traces`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OtlpConfig {
+    /// How long a client span waits for its server span (and the other way round)
+    /// when they arrive in different requests, seconds.
+    pub pair_window_s: i64,
+    /// Largest request body accepted, bytes, after gzip is undone.
+    pub max_body_bytes: usize,
+    /// Most spans accepted in one request.
+    pub max_spans: usize,
+}
+
+impl Default for OtlpConfig {
+    fn default() -> Self {
+        OtlpConfig {
+            pair_window_s: 60,
+            max_body_bytes: 16 * 1024 * 1024,
+            max_spans: 100_000,
+        }
+    }
+}
+
+mod defaults {
+    pub fn timeout_s() -> u64 {
+        30
+    }
+    pub fn delay_s() -> i64 {
+        120
+    }
+    pub fn backfill_days() -> i64 {
+        42
+    }
+    pub fn max_points() -> u32 {
+        11_000
+    }
+    pub fn latency_unit() -> String {
+        "ms".into()
     }
 }
 
@@ -430,6 +562,63 @@ impl Config {
         {
             return Err(
                 "sources.stale_after_s must be positive and at most sources.retire_after_s".into(),
+            );
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, p) in self.sources.prometheus.iter().enumerate() {
+            let at = format!("sources.prometheus[{i}] ({})", p.name);
+            if p.name.trim().is_empty() || !names.insert(p.name.as_str()) {
+                return Err(format!("{at}: name must be set and unique"));
+            }
+            if !(p.url.starts_with("http://") || p.url.starts_with("https://")) {
+                return Err(format!("{at}: url must be an http:// or https:// address"));
+            }
+            if !(1..=3600).contains(&p.timeout_s) || !(0..=86_400).contains(&p.delay_s) {
+                return Err(format!(
+                    "{at}: timeout_s must be 1 to 3600 and delay_s 0 to 86400"
+                ));
+            }
+            if !(0..=self.retention.series_days).contains(&p.backfill_days) {
+                return Err(format!(
+                    "{at}: backfill_days = {} must be 0 to retention.series_days ({})",
+                    p.backfill_days, self.retention.series_days
+                ));
+            }
+            if p.max_points < 1 {
+                return Err(format!("{at}: max_points must be at least 1"));
+            }
+            if p.username.is_some() != p.password_file.is_some() {
+                return Err(format!("{at}: username and password_file go together"));
+            }
+            if p.username.is_some() && p.bearer_token_file.is_some() {
+                return Err(format!(
+                    "{at}: give either bearer_token_file or username and password_file"
+                ));
+            }
+            match (p.preset, &p.custom) {
+                (Preset::Custom, None) => {
+                    return Err(format!(
+                        "{at}: preset \"custom\" needs [sources.prometheus.custom]"
+                    ));
+                }
+                (Preset::Custom, Some(c)) => {
+                    if !["ms", "s"].contains(&c.latency_unit.as_str()) {
+                        return Err(format!("{at}: custom.latency_unit must be \"ms\" or \"s\""));
+                    }
+                }
+                (_, Some(_)) => {
+                    return Err(format!(
+                        "{at}: custom queries are only read with preset = \"custom\""
+                    ));
+                }
+                (_, None) => {}
+            }
+        }
+        let o = &self.otlp;
+        if !(1..=3600).contains(&o.pair_window_s) || o.max_body_bytes < 1024 || o.max_spans < 1 {
+            return Err(
+                "otlp.pair_window_s must be 1 to 3600, otlp.max_body_bytes at least 1024, otlp.max_spans at least 1"
+                    .into(),
             );
         }
         Ok(())

@@ -384,6 +384,7 @@ mod tests {
             put_activity(p: &[(Tick, f64)], d: bool) -> Result<(), crate::store::StoreError>;
             activity(f: Tick, t: Tick) -> Result<Vec<(Tick, f64)>, crate::store::StoreError>;
             sources() -> Result<Vec<crate::store::SourceState>, crate::store::StoreError>;
+            held_spans() -> Result<Vec<crate::store::HeldRow>, crate::store::StoreError>;
             pairs(t: Tick, e: Option<u32>) -> Result<Vec<crate::store::PairRow>, crate::store::StoreError>;
         }
 

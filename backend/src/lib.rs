@@ -29,6 +29,7 @@ pub mod jira;
 pub mod marks;
 pub mod presence;
 pub mod render;
+pub mod sources;
 pub mod store;
 pub mod topology;
 
@@ -83,6 +84,12 @@ pub struct AppState {
     pub jira_wake: Arc<tokio::sync::Notify>,
     /// Who looks at which edge.
     pub presence: Arc<presence::Presence>,
+    /// How the pull sources are doing.
+    pub pulls: Arc<sources::Pulls>,
+    /// Trace spans waiting for their partners.
+    pub otlp: Arc<std::sync::Mutex<sources::otlp::Pairing>>,
+    /// The traces receiver's limits and pairing window.
+    pub otlp_config: config::OtlpConfig,
 }
 
 impl AppState {
@@ -117,7 +124,12 @@ impl AppState {
             config.retention.clone(),
         ));
         let csrf_key = Arc::new(store.key("csrf")?);
+        let pairing = sources::otlp::Pairing::load(store.held_spans()?, config.otlp.pair_window_s)
+            .map_err(|m| anyhow::anyhow!("the trace spans held in the store: {m}"))?;
         Ok(AppState {
+            pulls: Arc::default(),
+            otlp: Arc::new(std::sync::Mutex::new(pairing)),
+            otlp_config: config.otlp.clone(),
             csrf_key,
             ingest: Arc::new(std::sync::Mutex::new(ingest)),
             max_body_bytes: config.ingest.max_body_bytes,
@@ -135,6 +147,21 @@ impl AppState {
             jira_wake: Arc::default(),
             presence: Arc::default(),
         })
+    }
+}
+
+impl AppState {
+    /// After a batch was stored: counts it, drops cached answers its buckets change,
+    /// and tells detection which buckets to look at again.
+    pub fn ingested(&self, accepted: &ingest::service::Accepted) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let c = &self.counters;
+        c.batches_accepted.fetch_add(1, Relaxed);
+        c.records_accepted.fetch_add(accepted.accepted, Relaxed);
+        c.records_unmapped
+            .fetch_add(accepted.unmapped_records, Relaxed);
+        self.analyzer.forget(&accepted.ticks);
+        self.detector.touched(&accepted.ticks);
     }
 }
 
@@ -203,6 +230,13 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/api/{*rest}",
             get(handlers::not_found).post(handlers::not_found),
+        )
+        .route(
+            "/v1/traces",
+            post(handlers::otlp::traces).layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                auth::layer,
+            )),
         )
         .route("/healthz", get(handlers::health::healthz))
         .route("/metrics", get(handlers::metrics::metrics))

@@ -29,6 +29,10 @@ enum Command {
     /// Draw the graph of one tick as SVG or PNG for postmortem documents, from a running
     /// server or from an exported bundle or snapshot file.
     Render(RenderArgs),
+    /// Pull the history of the configured Prometheus sources (`[[sources.prometheus]]`)
+    /// into the store, with progress, then exit. The server does the same at start; this
+    /// is for a first load while it is not running on the same store.
+    Backfill(BackfillArgs),
     /// Manage API tokens (for ingestion and automation).
     #[command(subcommand)]
     Token(TokenCommand),
@@ -68,6 +72,19 @@ struct ImportArgs {
     /// Records per transaction.
     #[arg(long, default_value_t = 50_000)]
     batch: usize,
+}
+
+#[derive(Debug, clap::Args)]
+struct BackfillArgs {
+    /// TOML configuration file (store location and sources).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Folder of the embedded store (overrides `store.data_dir`).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Only this source (default: all).
+    #[arg(long)]
+    source: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -223,6 +240,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Analyze(args) => analyze(args),
         Command::Render(args) => render(args).await,
         Command::Import(args) => import(args),
+        Command::Backfill(args) => backfill(args).await,
         Command::Token(cmd) => token(cmd),
         Command::User(cmd) => user(cmd),
         Command::LoadDemo {
@@ -289,6 +307,64 @@ fn import(args: ImportArgs) -> anyhow::Result<()> {
         report.seconds,
         report.records as f64 / report.seconds.max(1e-9)
     );
+    Ok(())
+}
+
+async fn backfill(args: BackfillArgs) -> anyhow::Result<()> {
+    use epicenter_backend::sources::prometheus::PullSource;
+    let mut config = Config::load(args.config.as_deref(), std::env::vars())?;
+    if let Some(d) = args.data_dir {
+        config.store.data_dir = d;
+    }
+    let chosen: Vec<_> = config
+        .sources
+        .prometheus
+        .iter()
+        .filter(|p| args.source.as_deref().is_none_or(|s| s == p.name))
+        .cloned()
+        .collect();
+    match &args.source {
+        Some(name) => anyhow::ensure!(
+            !chosen.is_empty(),
+            "no [[sources.prometheus]] is named {name:?}"
+        ),
+        None => anyhow::ensure!(
+            !chosen.is_empty(),
+            "the configuration has no [[sources.prometheus]] to pull from"
+        ),
+    }
+    let state = AppState::open(&config).context("opening the store")?;
+    let width = state.store.bucket_width().seconds();
+    for source in chosen {
+        let pull = PullSource::new(source, &state)?;
+        let now = epicenter_backend::analysis::unix_now();
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{prefix} [{bar:40}] {pos}/{len} buckets, {eta} left",
+            )?
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(pull.name().to_string());
+        let mut start = None;
+        pull.catch_up(&state, now, &mut |from, to, due| {
+            let first = *start.get_or_insert(from);
+            bar.set_length(((due - first) / width) as u64);
+            bar.set_position(((to - first) / width) as u64);
+        })
+        .await
+        .with_context(|| format!("pulling {}", pull.name()))?;
+        bar.finish();
+        let view = state.pulls.view(pull.name()).unwrap_or_default();
+        println!(
+            "{}: pulled up to {} ({} series in the latest answer).",
+            pull.name(),
+            view.pulled_to
+                .map(epicenter_backend::ingest::timefmt::format_time)
+                .unwrap_or_else(|| "nothing due yet".into()),
+            view.series
+        );
+    }
     Ok(())
 }
 
@@ -483,6 +559,31 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     .send(epicenter_backend::analysis::ServerEvent::Presence(
                         sweeper.presence.list(now),
                     ));
+            }
+        }
+    });
+    for source in config.sources.prometheus.clone() {
+        let pull = epicenter_backend::sources::prometheus::PullSource::new(source, &state)?;
+        tokio::spawn(std::sync::Arc::new(pull).run(state.clone()));
+    }
+    // Trace spans that waited long enough for their partners.
+    let otlp = state.clone();
+    tokio::spawn(async move {
+        let every = (otlp.otlp_config.pair_window_s / 4).clamp(1, 10) as u64;
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(every)).await;
+            let s = otlp.clone();
+            let now = epicenter_backend::analysis::unix_now();
+            let outcome = tokio::task::spawn_blocking(move || {
+                epicenter_backend::handlers::otlp::sweep(&s, now)
+            })
+            .await;
+            match outcome {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "letting go of held trace spans failed; tried again")
+                }
+                Err(e) => tracing::error!(error = %e, "the trace span sweep stopped"),
             }
         }
     });

@@ -246,6 +246,24 @@ impl Topology {
         })
     }
 
+    /// The cluster of a call's side when the source names its service (pulled metrics,
+    /// traces): the service itself, with its tier. No data centre is known, so a split
+    /// service is one cluster here.
+    pub fn cluster_for_service(&self, service: &str) -> Cluster {
+        Cluster {
+            name: service.to_string(),
+            service: service.to_string(),
+            dc: None,
+            tier: self.tiers.get(service).cloned(),
+        }
+    }
+
+    /// [`Self::cluster_for_service`], in this topology's catalog.
+    pub fn cluster_named(&mut self, service: &str) -> ClusterId {
+        let cluster = self.cluster_for_service(service);
+        self.catalog.insert(cluster)
+    }
+
     /// The cluster of `server`, creating it in the catalog on first sight; `None` (and
     /// counted as unmapped) when the topology does not know the server.
     pub fn resolve(&mut self, server: &str) -> Option<ClusterId> {

@@ -702,6 +702,8 @@ fn call_line_in(lo: i64, hi: i64) -> impl Strategy<Value = (CallRecord, Obj)> {
                 errors,
                 latency_ms_sum: latency,
                 interval_s,
+                src_service: None,
+                dst_service: None,
             };
             (record, obj(fields, shape))
         })

@@ -306,6 +306,40 @@ pub struct SourceView {
     pub records: u64,
     /// Calling clusters it reports on.
     pub clusters: usize,
+    /// For a source Epicenter pulls from (a Prometheus-compatible engine): how the
+    /// pulling goes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull: Option<PullView>,
+}
+
+/// How pulling from one engine goes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PullView {
+    /// The engine's base URL.
+    pub url: String,
+    /// The metrics read: `istio`, `linkerd`, `servicegraph`, `spanmetrics` or `custom`.
+    pub preset: String,
+    /// Everything before this bucket start has been pulled; `None` before the first pull.
+    pub pulled_to: Option<crate::model::Tick>,
+    /// The end of the buckets that are due (ended more than the pull delay ago).
+    pub due_to: Option<crate::model::Tick>,
+    /// A backfill is under way: more than one bucket is due.
+    pub backfilling: bool,
+    /// Share of the current backfill done, 0 to 1.
+    pub backfill_progress: Option<f64>,
+    /// When a pull last succeeded, Unix seconds.
+    pub last_success: Option<i64>,
+    /// Why the latest pull failed, if it did.
+    pub last_error: Option<String>,
+    /// Pulls failed in a row.
+    pub failures: u64,
+    /// When the next attempt is made after a failure, Unix seconds.
+    pub retry_at: Option<i64>,
+    /// Series answered by the engine in the latest pull.
+    pub series: u64,
+    /// Series left aside because they had calls but no latency sum (or no caller or
+    /// callee label), since the start.
+    pub incomplete_series: u64,
 }
 
 /// `GET /api/v1/sources`.

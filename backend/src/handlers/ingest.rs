@@ -67,15 +67,7 @@ pub async fn calls(
             counters.batches_rejected.fetch_add(1, Ordering::Relaxed);
         }
     })?;
-    counters.batches_accepted.fetch_add(1, Ordering::Relaxed);
-    counters
-        .records_accepted
-        .fetch_add(accepted.accepted, Ordering::Relaxed);
-    counters
-        .records_unmapped
-        .fetch_add(accepted.unmapped_records, Ordering::Relaxed);
-    state.analyzer.forget(&accepted.ticks);
-    state.detector.touched(&accepted.ticks);
+    state.ingested(&accepted);
     Ok(Json(accepted))
 }
 

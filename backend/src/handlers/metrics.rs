@@ -21,6 +21,16 @@ pub struct Counters {
     pub records_accepted: AtomicU64,
     /// Records naming a server the topology does not map.
     pub records_unmapped: AtomicU64,
+    /// Pulls from an engine that failed (each is retried).
+    pub pull_failures: AtomicU64,
+    /// Trace spans received.
+    pub spans_received: AtomicU64,
+    /// Trace spans refused as invalid.
+    pub spans_refused: AtomicU64,
+    /// Calls counted from trace spans.
+    pub span_calls: AtomicU64,
+    /// Spans let go after the pairing window without making a call.
+    pub spans_unpaired: AtomicU64,
 }
 
 /// The handler.
@@ -63,6 +73,42 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         "counter",
         "Records naming a server the topology does not map (kept aside).",
         &[("", load(&c.records_unmapped))],
+    );
+    metric(
+        "epicenter_pull_failures_total",
+        "counter",
+        "Pulls from a Prometheus-compatible engine that failed; each is retried with backoff.",
+        &[("", load(&c.pull_failures))],
+    );
+    metric(
+        "epicenter_otlp_spans_total",
+        "counter",
+        "Trace spans received on /v1/traces, by outcome.",
+        &[
+            (
+                r#"{result="accepted"}"#,
+                load(&c.spans_received) - load(&c.spans_refused),
+            ),
+            (r#"{result="refused"}"#, load(&c.spans_refused)),
+        ],
+    );
+    metric(
+        "epicenter_otlp_calls_total",
+        "counter",
+        "Calls between services counted from trace spans.",
+        &[("", load(&c.span_calls))],
+    );
+    metric(
+        "epicenter_otlp_unpaired_spans_total",
+        "counter",
+        "Spans let go after otlp.pair_window_s without a partner or a peer to name.",
+        &[("", load(&c.spans_unpaired))],
+    );
+    metric(
+        "epicenter_otlp_held_spans",
+        "gauge",
+        "Spans waiting for their partners.",
+        &[("", state.otlp.lock().expect("otlp lock").held() as f64)],
     );
     metric(
         "epicenter_unmapped_servers",

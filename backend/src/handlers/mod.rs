@@ -9,6 +9,7 @@ pub mod ingest;
 pub mod marks;
 pub mod metrics;
 pub mod openapi;
+pub mod otlp;
 pub mod presence;
 pub mod query;
 pub mod session;

@@ -883,6 +883,7 @@ pub fn source_views(state: &AppState, now: i64) -> Result<SourcesResponse, AppEr
         .map(|s| {
             let silent_s = (now - s.last_arrival).max(0);
             SourceView {
+                pull: state.pulls.view(&s.name),
                 stale: silent_s > cfg.stale_after_s && silent_s <= cfg.retire_after_s,
                 retired: silent_s > cfg.retire_after_s,
                 name: s.name,
@@ -895,6 +896,26 @@ pub fn source_views(state: &AppState, now: i64) -> Result<SourcesResponse, AppEr
             }
         })
         .collect();
+    // A configured pull source that never delivered still shows, stale once a pull
+    // has failed.
+    let mut sources = sources;
+    for (name, pull) in state.pulls.views() {
+        if sources.iter().any(|s| s.name == name) {
+            continue;
+        }
+        sources.push(SourceView {
+            stale: pull.last_error.is_some(),
+            retired: false,
+            name,
+            last_arrival: 0,
+            last_tick: 0,
+            silent_s: 0,
+            batches: 0,
+            records: 0,
+            clusters: 0,
+            pull: Some(pull),
+        });
+    }
     let stale = sources
         .iter()
         .filter(|s| s.stale)

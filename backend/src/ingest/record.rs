@@ -48,6 +48,11 @@ pub struct CallRecord {
     pub latency_ms_sum: f64,
     /// Length of the interval in seconds, when given.
     pub interval_s: Option<u32>,
+    /// The caller's service, when the source names it (pulled metrics, traces): the
+    /// cluster is then this name, and the topology is not asked about `src`.
+    pub src_service: Option<String>,
+    /// The callee's service, likewise.
+    pub dst_service: Option<String>,
 }
 
 /// The time window and limits a batch is checked against.
@@ -377,6 +382,8 @@ fn check(f: Fields<'_>, line: usize, limits: &Limits) -> Result<CallRecord, Line
         errors: f.errors,
         latency_ms_sum: f.latency_ms_sum,
         interval_s: f.interval_s,
+        src_service: None,
+        dst_service: None,
     })
 }
 

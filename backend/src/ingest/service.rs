@@ -11,7 +11,7 @@ use crate::aggregate::aggregate_with;
 use crate::error::AppError;
 use crate::ingest::{CallRecord, Limits, parse_calls};
 use crate::store::cells::chunk_of;
-use crate::store::{PairRow, Registry, SourceUpdate, Store, WriteBatch};
+use crate::store::{HeldChanges, PairRow, Registry, SourceUpdate, Store, WriteBatch};
 use crate::topology::Topology;
 
 /// What ingestion keeps between batches: the id registry and the topology, under one
@@ -100,13 +100,68 @@ impl IngestState {
         now: i64,
         source: Option<&str>,
     ) -> Result<Accepted, AppError> {
+        self.write_records(
+            store,
+            records,
+            now,
+            source.map(|name| (name, None)),
+            HeldChanges::default(),
+        )
+    }
+
+    /// Applies `records` pulled by source `name` for the buckets `from..to`: the data
+    /// and the source's new position `to` go in one durable transaction. The source
+    /// counts as having delivered every bucket of the range, empty ones included.
+    pub fn apply_pulled(
+        &mut self,
+        store: &dyn Store,
+        records: &[CallRecord],
+        now: i64,
+        name: &str,
+        to: Tick,
+    ) -> Result<Accepted, AppError> {
+        self.write_records(
+            store,
+            records,
+            now,
+            Some((name, Some(to))),
+            HeldChanges::default(),
+        )
+    }
+
+    /// Applies the calls `records` made by trace spans from `source` (if any) with the
+    /// changes to the spans held for pairing, in one durable transaction.
+    pub fn apply_traced(
+        &mut self,
+        store: &dyn Store,
+        records: &[CallRecord],
+        now: i64,
+        source: Option<&str>,
+        held: HeldChanges,
+    ) -> Result<Accepted, AppError> {
+        self.write_records(store, records, now, source.map(|n| (n, None)), held)
+    }
+
+    fn write_records(
+        &mut self,
+        store: &dyn Store,
+        records: &[CallRecord],
+        now: i64,
+        source: Option<(&str, Option<Tick>)>,
+        held: HeldChanges,
+    ) -> Result<Accepted, AppError> {
         let before = self.registry.clone();
         let since = self.registry.persisted();
         let width = store.bucket_width();
         // First pass: map every server not seen before, giving new clusters their ids.
         let mut new_servers = Vec::new();
         for r in records {
-            for server in [&r.src, &r.dst] {
+            let sides = [(&r.src, &r.src_service), (&r.dst, &r.dst_service)];
+            for server in sides
+                .into_iter()
+                .filter(|(_, s)| s.is_none())
+                .map(|(s, _)| s)
+            {
                 if !self.resolved.contains_key(server.as_str()) {
                     let id = self
                         .topology
@@ -118,10 +173,18 @@ impl IngestState {
             }
         }
         let resolved = &self.resolved;
+        let topology = &self.topology;
         let registry = std::cell::RefCell::new(&mut self.registry);
         let agg = aggregate_with(
             records,
-            &mut |s| resolved.get(s).copied().flatten(),
+            &mut |s, service| match service {
+                Some(name) => Some(
+                    registry
+                        .borrow_mut()
+                        .cluster(topology.cluster_for_service(name)),
+                ),
+                None => resolved.get(s).copied().flatten(),
+            },
             width,
             &mut |m| registry.borrow_mut().method(m),
             &mut |s| registry.borrow_mut().server(s),
@@ -129,7 +192,12 @@ impl IngestState {
         let mut unmapped: BTreeMap<String, u64> = BTreeMap::new();
         // Most batches map every server: then there is nothing to count.
         for r in records.iter().filter(|_| agg.unmapped_records > 0) {
-            for s in [&r.src, &r.dst] {
+            let sides = [(&r.src, &r.src_service), (&r.dst, &r.dst_service)];
+            for s in sides
+                .into_iter()
+                .filter(|(_, s)| s.is_none())
+                .map(|(s, _)| s)
+            {
                 if self.resolved.get(s.as_str()) == Some(&None) {
                     *unmapped.entry(s.clone()).or_default() += 1;
                 }
@@ -157,17 +225,21 @@ impl IngestState {
             })
             .collect();
         pairs.sort_unstable_by_key(|p| (p.tick, p.entity, p.src, p.dst));
-        let source = source.map(|name| {
+        let source = source.map(|(name, pulled_to)| {
             let mut clusters: Vec<ClusterId> = agg.pairs.keys().map(|(_, e, _, _)| e.src).collect();
             clusters.sort_unstable();
             clusters.dedup();
+            // Every record counts, mapped or not: the source did deliver them.
+            let delivered = records.iter().map(|r| width.floor(r.ts)).max();
+            // A pull delivers its whole range, even buckets without calls.
+            let pulled = pulled_to.map(|to| to - width.seconds());
             SourceUpdate {
                 name: name.to_string(),
                 arrival: now,
-                // Every record counts, mapped or not: the source did deliver them.
-                last_tick: records.iter().map(|r| width.floor(r.ts)).max().unwrap_or(0),
+                last_tick: delivered.max(pulled).unwrap_or(0),
                 records: agg.records,
                 clusters,
+                pulled_to,
             }
         });
         let batch = WriteBatch {
@@ -175,6 +247,7 @@ impl IngestState {
             unmapped: unmapped.into_iter().collect(),
             pairs,
             source,
+            held,
         };
         if let Err(e) = store.write(&self.registry, since, &batch, true) {
             // Nothing was written: forget the ids handed out for this batch.

@@ -9,13 +9,16 @@ pub mod registry;
 pub use records::{
     Cutoffs, PairRow, Pruned, SessionRecord, SourceState, SourceUpdate, StoredTick, UserRecord,
 };
-pub use redb_store::{RedbStore, SCHEMA_VERSION, WriteBatch};
+pub use redb_store::{HeldChanges, RedbStore, SCHEMA_VERSION, WriteBatch};
 pub use registry::{Persisted, Registry};
 
 use graph_core::api::StoreHealth;
 use graph_core::detect::{Cell, FrameStore, PointFlags};
 use graph_core::link::ConfigChange;
 use graph_core::model::{BucketWidth, Tick};
+
+/// A trace span held for pairing: its key (trace id ‖ span id) and its record.
+pub type HeldRow = (Vec<u8>, Vec<u8>);
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +134,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     fn activity(&self, from: Tick, to: Tick) -> Result<Vec<(Tick, f64)>, StoreError>;
     /// Every data source, by name.
     fn sources(&self) -> Result<Vec<SourceState>, StoreError>;
+    /// The trace spans held for pairing (key, record), as [`WriteBatch::held`] left them.
+    fn held_spans(&self) -> Result<Vec<HeldRow>, StoreError>;
     /// Server-level records of bucket `tick`; only those under `entity` when given.
     fn pairs(&self, tick: Tick, entity: Option<u32>) -> Result<Vec<PairRow>, StoreError>;
     /// Deletes everything older than the cutoffs.

@@ -48,6 +48,11 @@ pub struct SourceState {
     pub records: u64,
     /// Calling clusters it reports on, ascending: their edges depend on it.
     pub clusters: Vec<ClusterId>,
+    /// For a pulled source: the end of what has been pulled (the next bucket to pull),
+    /// written in the same transaction as the data, so a crash neither loses nor
+    /// doubles a bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pulled_to: Option<Tick>,
 }
 
 impl SourceState {
@@ -61,6 +66,7 @@ impl SourceState {
             batches: 0,
             records: 0,
             clusters: Vec::new(),
+            pulled_to: None,
         });
         s.last_arrival = s.last_arrival.max(update.arrival);
         s.last_tick = s.last_tick.max(update.last_tick);
@@ -69,6 +75,9 @@ impl SourceState {
         s.clusters.extend(update.clusters.iter().copied());
         s.clusters.sort_unstable();
         s.clusters.dedup();
+        if let Some(to) = update.pulled_to {
+            s.pulled_to = Some(s.pulled_to.map_or(to, |old| old.max(to)));
+        }
         s
     }
 }
@@ -86,6 +95,8 @@ pub struct SourceUpdate {
     pub records: u64,
     /// Calling clusters in the batch.
     pub clusters: Vec<ClusterId>,
+    /// For a pulled source, where its position moves to ([`SourceState::pulled_to`]).
+    pub pulled_to: Option<Tick>,
 }
 
 /// One server pair's counters in one bucket, under the cluster edge they add to.
@@ -200,6 +211,7 @@ mod tests {
             last_tick,
             records: 5,
             clusters: clusters.iter().map(|c| ClusterId(*c)).collect(),
+            pulled_to: None,
         };
         let s = SourceState::merged(None, &u(100, 0, &[3, 1]));
         let s = SourceState::merged(Some(s), &u(160, 300, &[1, 2]));

@@ -23,7 +23,7 @@ use super::{Store, StoreError};
 use crate::marks::StoredMark;
 
 /// Schema version this build writes. Each step up is one function in [`MIGRATIONS`].
-pub const SCHEMA_VERSION: u64 = 6;
+pub const SCHEMA_VERSION: u64 = 7;
 
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 const CLUSTERS: TableDefinition<'_, u32, &str> = TableDefinition::new("clusters");
@@ -56,6 +56,8 @@ const SESSIONS: TableDefinition<'_, &str, &str> = TableDefinition::new("sessions
 const MARKS: TableDefinition<'_, u64, &str> = TableDefinition::new("marks");
 /// Server keys: name → random bytes made once (`csrf`: proxy users' CSRF tokens).
 const KEYS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("keys");
+/// trace id ‖ span id -> a span held for pairing (`sources::otlp::Held`, JSON)
+const HELD_SPANS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("held_spans");
 
 type Migration = fn(&redb::WriteTransaction) -> Result<(), redb::Error>;
 
@@ -67,6 +69,7 @@ const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] = [
     migrate_3_to_4,
     migrate_4_to_5,
     migrate_5_to_6,
+    migrate_6_to_7,
 ];
 
 fn migrate_0_to_1(tx: &redb::WriteTransaction) -> Result<(), redb::Error> {
@@ -110,6 +113,11 @@ fn migrate_5_to_6(tx: &redb::WriteTransaction) -> Result<(), redb::Error> {
     Ok(())
 }
 
+fn migrate_6_to_7(tx: &redb::WriteTransaction) -> Result<(), redb::Error> {
+    tx.open_table(HELD_SPANS)?;
+    Ok(())
+}
+
 fn json_record<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Backend(format!("{what} record: {e}")))
 }
@@ -125,6 +133,17 @@ pub struct WriteBatch {
     pub pairs: Vec<PairRow>,
     /// Who sent the batch.
     pub source: Option<SourceUpdate>,
+    /// Trace spans held for pairing: put (key, record) and deleted (key).
+    pub held: HeldChanges,
+}
+
+/// Changes to the trace spans held for pairing, written with the calls they make.
+#[derive(Debug, Default)]
+pub struct HeldChanges {
+    /// Spans to hold (or update), by key.
+    pub put: Vec<super::HeldRow>,
+    /// Spans to let go, by key.
+    pub delete: Vec<Vec<u8>>,
 }
 
 /// The default store.
@@ -595,8 +614,29 @@ impl Store for RedbStore {
                 t.insert(update.name.as_str(), new.as_str())
                     .map_err(backend)?;
             }
+            if !batch.held.put.is_empty() || !batch.held.delete.is_empty() {
+                let mut t = tx.open_table(HELD_SPANS).map_err(backend)?;
+                for key in &batch.held.delete {
+                    t.remove(key.as_slice()).map_err(backend)?;
+                }
+                for (key, value) in &batch.held.put {
+                    t.insert(key.as_slice(), value.as_slice())
+                        .map_err(backend)?;
+                }
+            }
         }
         tx.commit().map_err(backend)
+    }
+
+    fn held_spans(&self) -> Result<Vec<super::HeldRow>, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let t = tx.open_table(HELD_SPANS).map_err(backend)?;
+        let mut out = Vec::new();
+        for row in t.iter().map_err(backend)? {
+            let (k, v) = row.map_err(backend)?;
+            out.push((k.value().to_vec(), v.value().to_vec()));
+        }
+        Ok(out)
     }
 
     /// The token stored under `digest`.

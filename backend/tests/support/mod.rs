@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod engines;
+
 use epicenter_backend::auth::{Scope, TokenInfo, digest};
 use epicenter_backend::config::Config;
 use epicenter_backend::store::{RedbStore, Store};
