@@ -18,9 +18,12 @@ use super::read_body;
 use crate::AppState;
 use crate::analysis::unix_now;
 use crate::auth::{Caller, Scope};
+use crate::config::OtlpConfig;
 use crate::error::AppError;
 use crate::ingest::Limits;
-use crate::sources::otlp::{Decoded, Pairing, decode_json, decode_protobuf, fold, proto};
+use crate::sources::otlp::{
+    DecodeError, Decoded, Pairing, decode_json, decode_protobuf, fold, proto,
+};
 
 /// The two encodings of OTLP/HTTP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,12 +167,12 @@ async fn receive(
     encoding: Encoding,
 ) -> Result<Response, AppError> {
     let token = caller.require(Scope::Ingest)?;
-    let limit = state.otlp_config.max_body_bytes;
+    let config: &OtlpConfig = &state.otlp_config;
+    let (limit, max_spans) = (config.max_body_bytes, config.max_spans);
     let raw = read_body(body, limit).await?;
     let body = inflate(headers, raw, limit)?;
     let now = unix_now();
     let s = state.clone();
-    let max_spans = state.otlp_config.max_spans;
     let (decoded, accepted) = super::blocking(move || {
         let mut limits = Limits::around(now);
         limits.max_interval_s = s.store.bucket_width().seconds() as u32;
@@ -177,9 +180,12 @@ async fn receive(
             Encoding::Protobuf => decode_protobuf(&body, now, &limits, max_spans),
             Encoding::Json => decode_json(&body, now, &limits, max_spans),
         }
-        .map_err(|message| AppError::BadRequest {
-            message,
-            details: vec![],
+        .map_err(|e| match e {
+            DecodeError::Invalid(message) => AppError::BadRequest {
+                message,
+                details: vec![],
+            },
+            DecodeError::TooMany(message) => AppError::PayloadTooLarge(message),
         })?;
         let Decoded { spans, refused } = decoded;
         let received = spans.len();

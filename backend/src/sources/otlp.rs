@@ -452,10 +452,10 @@ pub fn decode_protobuf(
     now: i64,
     limits: &crate::ingest::Limits,
     max_spans: usize,
-) -> Result<Decoded, String> {
+) -> Result<Decoded, DecodeError> {
     use prost::Message;
     let req = proto::ExportTraceServiceRequest::decode(body)
-        .map_err(|e| format!("not an OTLP ExportTraceServiceRequest: {e}"))?;
+        .map_err(|e| DecodeError::Invalid(format!("not an OTLP ExportTraceServiceRequest: {e}")))?;
     let count: usize = req
         .resource_spans
         .iter()
@@ -496,11 +496,22 @@ pub fn decode_protobuf(
     Ok(out)
 }
 
-fn check_count(count: usize, max_spans: usize) -> Result<(), String> {
+/// Why a request's body cannot be taken at all.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DecodeError {
+    /// Not an OTLP request in the encoding it claims.
+    #[error("{0}")]
+    Invalid(String),
+    /// More spans than `otlp.max_spans`.
+    #[error("{0}")]
+    TooMany(String),
+}
+
+fn check_count(count: usize, max_spans: usize) -> Result<(), DecodeError> {
     if count > max_spans {
-        return Err(format!(
+        return Err(DecodeError::TooMany(format!(
             "{count} spans in one request; at most {max_spans} are accepted (otlp.max_spans): send smaller batches"
-        ));
+        )));
     }
     Ok(())
 }
@@ -546,9 +557,10 @@ pub fn decode_json(
     now: i64,
     limits: &crate::ingest::Limits,
     max_spans: usize,
-) -> Result<Decoded, String> {
-    let req: json::Request = serde_json::from_slice(body)
-        .map_err(|e| format!("not an OTLP/JSON ExportTraceServiceRequest: {e}"))?;
+) -> Result<Decoded, DecodeError> {
+    let req: json::Request = serde_json::from_slice(body).map_err(|e| {
+        DecodeError::Invalid(format!("not an OTLP/JSON ExportTraceServiceRequest: {e}"))
+    })?;
     let count: usize = req
         .resource_spans
         .iter()
@@ -955,10 +967,9 @@ mod tests {
                 (2, "endTimeUnixNano is before startTimeUnixNano")
             ]
         );
-        assert!(
-            decode_json(body.as_bytes(), NOW, &limits, 2)
-                .unwrap_err()
-                .contains("at most 2")
-        );
+        assert!(matches!(
+            decode_json(body.as_bytes(), NOW, &limits, 2).unwrap_err(),
+            DecodeError::TooMany(m) if m.contains("at most 2")
+        ));
     }
 }
