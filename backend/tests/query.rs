@@ -277,6 +277,7 @@ async fn every_documented_operation_is_routed_and_every_route_documented() {
         "POST /api/v1/presence",
         "POST /api/v1/session",
         "POST /api/v1/topology/reload",
+        "POST /v1/traces",
     ];
     assert_eq!(documented, routed);
     // Each documented operation reaches a handler: never the catch-all 404, never 405.
