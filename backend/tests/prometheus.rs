@@ -842,3 +842,17 @@ max_points = 1
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_in_the_url_reaches_neither_errors_nor_the_status() {
+    // Nothing listens on port 9 of loopback: the pull fails and says so.
+    let dir = tempfile::tempdir().unwrap();
+    let config = source("istio", "http://ops:hunter2@127.0.0.1:9");
+    let state = state_with(dir.path(), config.clone());
+    let pull = PullSource::new(config, &state).unwrap();
+    let err = pull.step(&state, window().1).await.unwrap_err().to_string();
+    assert!(err.contains("did not answer"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    let view = state.pulls.view("istio-engine").unwrap();
+    assert_eq!(view.url, "http://ops:***@127.0.0.1:9");
+}

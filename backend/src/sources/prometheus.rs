@@ -206,11 +206,36 @@ pub enum PullError {
     Store(String),
 }
 
+/// `url` with any password in it hidden, for logs, errors and the API.
+///
+/// ```
+/// use epicenter_backend::sources::prometheus::shown_url;
+/// assert_eq!(shown_url("http://ops:hunter2@prom:9090/x"), "http://ops:***@prom:9090/x");
+/// assert_eq!(shown_url("http://prom:9090"), "http://prom:9090");
+/// ```
+pub fn shown_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            // A URL with a password has a host, so this cannot fail.
+            let _ = u.set_password(Some("***"));
+            let shown = u.to_string();
+            if url.ends_with('/') {
+                shown
+            } else {
+                shown.trim_end_matches('/').to_string()
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
 /// One engine: its address, credentials and the HTTP client.
 #[derive(Debug)]
 pub struct Engine {
     http: reqwest::Client,
     base: String,
+    /// `base` as logs and errors show it.
+    shown: String,
     tenant: Option<String>,
     auth: Auth,
 }
@@ -247,9 +272,11 @@ impl Engine {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(source.timeout_s))
             .build()?;
+        let base = source.url.trim_end_matches('/').to_string();
         Ok(Engine {
             http,
-            base: source.url.trim_end_matches('/').to_string(),
+            shown: shown_url(&base),
+            base,
             tenant: source.tenant.clone(),
             auth,
         })
@@ -283,15 +310,15 @@ impl Engine {
             Auth::Bearer(token) => req.bearer_auth(token.expose()),
             Auth::Basic(user, password) => req.basic_auth(user, Some(password.expose())),
         };
-        let base = || self.base.clone();
+        let base = || self.shown.clone();
         let resp = req.send().await.map_err(|e| PullError::Unreachable {
             url: base(),
-            message: error_chain(&e),
+            message: error_chain(&e.without_url()),
         })?;
         let status = resp.status();
         let body = resp.bytes().await.map_err(|e| PullError::Unreachable {
             url: base(),
-            message: format!("the answer was cut off: {}", error_chain(&e)),
+            message: format!("the answer was cut off: {}", error_chain(&e.without_url())),
         })?;
         let answer: Answer = match serde_json::from_slice(&body) {
             Ok(a) => a,
@@ -544,7 +571,7 @@ impl PullSource {
         state.pulls.register(
             &config.name,
             PullView {
-                url: config.url.clone(),
+                url: shown_url(&config.url),
                 preset: format!("{:?}", config.preset).to_lowercase(),
                 ..Default::default()
             },
@@ -644,7 +671,7 @@ impl PullSource {
         ];
         let series = answers.iter().map(|a| a.len() as u64).max().unwrap_or(0);
         let pulled = join(q, width, from, to, answers).map_err(|message| PullError::Malformed {
-            url: self.config.url.clone(),
+            url: shown_url(&self.config.url),
             message,
         })?;
         self.last_series
@@ -715,7 +742,7 @@ impl PullSource {
     pub async fn run(self: Arc<Self>, state: AppState) {
         tracing::info!(
             source = %self.config.name,
-            url = %self.config.url,
+            url = %shown_url(&self.config.url),
             preset = ?self.config.preset,
             "pulling call statistics"
         );
