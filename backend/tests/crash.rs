@@ -1,58 +1,31 @@
 //! Crash safety: the real binary is killed with SIGKILL while a client streams batches.
 //! After a restart every acknowledged batch is there, and no batch is half-applied.
 
+mod support;
+
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 
-const BIN: &str = env!("CARGO_BIN_EXE_epicenter");
-
 fn token(data: &Path) -> String {
-    let out = Command::new(BIN)
-        .args([
-            "token",
-            "create",
-            "--name",
-            "crash-client",
-            "--scope",
-            "ingest",
-        ])
-        .arg("--data-dir")
-        .arg(data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    support::create_token(data, "crash-client", "ingest")
 }
 
 /// Starts the server on a free port and returns it with its base URL.
 fn start(data: &Path) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--static-dir"])
-        .arg(data.join("no-front-end"))
-        .arg("--data-dir")
-        .arg(data)
-        .env("EPICENTER__DETECTION__ENABLED", "false")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let url = loop {
-        let line = lines.next().expect("the server printed its URL").unwrap();
-        if let Some(rest) = line.split("open ").nth(1) {
-            break rest.trim_end_matches('/').to_string();
-        }
-    };
-    (child, url)
+    let static_dir = data.join("no-front-end");
+    support::spawn_server(
+        &[
+            "--listen".as_ref(),
+            "127.0.0.1:0".as_ref(),
+            "--static-dir".as_ref(),
+            static_dir.as_os_str(),
+            "--data-dir".as_ref(),
+            data.as_os_str(),
+        ],
+        &[("EPICENTER__DETECTION__ENABLED", "false")],
+    )
 }
 
 async fn get_json(client: &reqwest::Client, url: String) -> serde_json::Value {

@@ -429,51 +429,29 @@ async fn bad_requests_get_a_clear_4xx_in_the_otlp_error_format() {
     assert_eq!(app.state.otlp.lock().unwrap().held(), 1);
 }
 
-const BIN: &str = env!("CARGO_BIN_EXE_epicenter");
-
 fn serve(data: &std::path::Path) -> (std::process::Child, String) {
-    use std::io::{BufRead, BufReader};
-    let mut child = std::process::Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--static-dir"])
-        .arg(data.join("no-front-end"))
-        .arg("--data-dir")
-        .arg(data)
-        .env("EPICENTER__DETECTION__ENABLED", "false")
-        .env("EPICENTER__OTLP__PAIR_WINDOW_S", "3600")
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = loop {
-        let line = lines.next().expect("the server printed its URL").unwrap();
-        if let Some(rest) = line.split("open ").nth(1) {
-            break rest.trim_end_matches('/').to_string();
-        }
-    };
-    (child, url)
+    let static_dir = data.join("no-front-end");
+    support::spawn_server(
+        &[
+            "--listen".as_ref(),
+            "127.0.0.1:0".as_ref(),
+            "--static-dir".as_ref(),
+            static_dir.as_os_str(),
+            "--data-dir".as_ref(),
+            data.as_os_str(),
+        ],
+        &[
+            ("EPICENTER__DETECTION__ENABLED", "false"),
+            ("EPICENTER__OTLP__PAIR_WINDOW_S", "3600"),
+        ],
+    )
 }
 
 #[test]
 fn a_client_span_acknowledged_before_a_kill_9_still_meets_its_server_span_after() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let out = std::process::Command::new(BIN)
-        .args([
-            "token",
-            "create",
-            "--name",
-            "otel",
-            "--scope",
-            "ingest",
-            "--data-dir",
-        ])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let token = support::create_token(&data, "otel", "ingest");
     let start = (unix_now() as i64 / 300 * 300 - 600) as f64;
 
     let (mut server, url) = serve(&data);

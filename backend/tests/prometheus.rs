@@ -709,28 +709,11 @@ async fn a_failing_engine_records_nothing_and_says_why_on_the_source() {
     assert!(pull.retry_at.is_some() && pull.pulled_to.is_none());
 }
 
-const BIN: &str = env!("CARGO_BIN_EXE_epicenter");
+use support::BIN;
 
 /// Starts `epicenter serve --config config` and returns it with its base URL.
 fn serve(config: &std::path::Path) -> (std::process::Child, String) {
-    use std::io::{BufRead, BufReader};
-    let mut child = std::process::Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let url = loop {
-        let line = lines.next().expect("the server printed its URL").unwrap();
-        if let Some(rest) = line.split("open ").nth(1) {
-            break rest.trim_end_matches('/').to_string();
-        }
-    };
-    (child, url)
+    support::spawn_server(&["--config".as_ref(), config.as_os_str()], &[])
 }
 
 /// The pull status of the only source.

@@ -1,8 +1,61 @@
-//! A running app on `127.0.0.1:0` with a temporary store and front-end folder.
+//! A running app on `127.0.0.1:0` with a temporary store and front-end folder; the
+//! real binary, started and stopped as an operator would.
 
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod engines;
+
+/// The `epicenter` binary.
+pub const BIN: &str = env!("CARGO_BIN_EXE_epicenter");
+
+/// Creates an API token `name` with `scope` in the store at `data`, with the CLI.
+pub fn create_token(data: &std::path::Path, name: &str, scope: &str) -> String {
+    let out = std::process::Command::new(BIN)
+        .args([
+            "token",
+            "create",
+            "--name",
+            name,
+            "--scope",
+            scope,
+            "--data-dir",
+        ])
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Starts `epicenter serve` with `args` and `env` (logs quiet) and returns it with the
+/// base URL it printed.
+pub fn spawn_server(
+    args: &[&std::ffi::OsStr],
+    env: &[(&str, &str)],
+) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(BIN)
+        .arg("serve")
+        .args(args)
+        .envs(env.iter().copied())
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = loop {
+        let line = lines.next().expect("the server printed its URL").unwrap();
+        if let Some(rest) = line.split("open ").nth(1) {
+            break rest.trim_end_matches('/').to_string();
+        }
+    };
+    (child, url)
+}
 
 use epicenter_backend::auth::{Scope, TokenInfo, digest};
 use epicenter_backend::config::Config;
