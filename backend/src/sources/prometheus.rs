@@ -30,6 +30,11 @@ use crate::ingest::service::Accepted;
 
 /// At most about this many points (series × steps) are asked for in one query.
 const POINT_BUDGET: u64 = 1_000_000;
+/// Buckets of the first query, before the number of series is known: an hour of
+/// five-minute buckets.
+const FIRST_STEPS: u64 = 12;
+/// `PullSource::last_series` before any answer.
+const UNKNOWN: u64 = u64::MAX;
 /// The first wait after a failed pull; it doubles up to [`MAX_BACKOFF_S`].
 pub const FIRST_BACKOFF_S: u64 = 2;
 /// The longest wait between attempts after failures.
@@ -534,6 +539,26 @@ pub fn join(
     Ok(out)
 }
 
+/// Buckets per query when the latest answer had `series` series (`None`: no answer
+/// yet). An empty answer (history before the data began) lets the next query take
+/// `max_points` buckets.
+///
+/// ```
+/// use epicenter_backend::sources::prometheus::steps_for;
+/// assert_eq!(steps_for(None, 11_000), 12);
+/// assert_eq!(steps_for(Some(2_500), 11_000), 400);
+/// assert_eq!(steps_for(Some(0), 11_000), 11_000);
+/// assert_eq!(steps_for(Some(5_000_000), 11_000), 1);
+/// assert_eq!(steps_for(None, 7), 7);
+/// ```
+pub fn steps_for(series: Option<u64>, max_points: u32) -> u64 {
+    let cap = u64::from(max_points);
+    match series {
+        None => FIRST_STEPS.min(cap),
+        Some(n) => (POINT_BUDGET / n.max(1)).clamp(1, cap),
+    }
+}
+
 /// The next range to pull: from the position (or the backfill start) up to the
 /// buckets that are due, at most `steps` buckets. `None` when up to date.
 pub fn next_range(
@@ -557,7 +582,7 @@ pub struct PullSource {
     config: PrometheusSource,
     engine: Engine,
     queries: Queries,
-    /// Series in the latest answer, to size the next query.
+    /// Series in the latest answer, to size the next query ([`UNKNOWN`] before one).
     last_series: std::sync::atomic::AtomicU64,
     /// Where the current backfill started, to report its progress.
     backfill_from: std::sync::Mutex<Option<Tick>>,
@@ -580,7 +605,7 @@ impl PullSource {
             queries: Queries::of(&config),
             engine,
             config,
-            last_series: Default::default(),
+            last_series: UNKNOWN.into(),
             backfill_from: Default::default(),
         })
     }
@@ -591,13 +616,13 @@ impl PullSource {
     }
 
     /// Buckets per query: at most `max_points`, and few enough that the answer stays
-    /// around [`POINT_BUDGET`] points.
+    /// around [`POINT_BUDGET`] points ([`FIRST_STEPS`] until the series are counted).
     fn steps(&self) -> u64 {
-        let series = self
-            .last_series
-            .load(std::sync::atomic::Ordering::Relaxed)
-            .max(1);
-        (POINT_BUDGET / series).clamp(1, self.config.max_points as u64)
+        let series = self.last_series.load(std::sync::atomic::Ordering::Relaxed);
+        steps_for(
+            (series != UNKNOWN).then_some(series),
+            self.config.max_points,
+        )
     }
 
     /// Pulls the next range, if one is due, and stores it with the new position.
