@@ -286,6 +286,29 @@ pub fn stale_banner_text(behind: &[String], stale: &[String]) -> Option<String> 
     (!parts.is_empty()).then(|| parts.join(" "))
 }
 
+/// What the pull banner says about sources Epicenter pulls from an engine: those whose
+/// pulls fail (with the engine's answer) and those still pulling their history (with
+/// progress); `None` when every pull is up to date.
+pub fn pull_banner_text(sources: &[graph_core::api::SourceView]) -> Option<String> {
+    let mut parts = Vec::new();
+    for s in sources {
+        let Some(p) = &s.pull else { continue };
+        if let Some(error) = &p.last_error {
+            parts.push(format!(
+                "Pulling from {} failed {} times in a row ({error}); retrying.",
+                s.name, p.failures
+            ));
+        } else if p.backfilling {
+            parts.push(format!(
+                "Pulling the history of {}: {:.0}% done; older ticks fill in as it goes.",
+                s.name,
+                p.backfill_progress.unwrap_or(0.0) * 100.0
+            ));
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
+
 /// The anomalous edges of the pruned graph.
 pub fn anomalous_edges(a: &AnalysisResponse) -> Vec<EdgeKey> {
     a.snapshot
@@ -336,6 +359,51 @@ mod tests {
             "Detection: 33,136 of 1,033,136 series tested; 2 anomalous, 74 suppressed by filters, 0 without data, 5 without enough history"
         );
         assert_eq!(detection_summary(&Default::default()), None);
+    }
+
+    #[test]
+    fn the_pull_banner_tells_failing_pulls_and_backfill_progress() {
+        use graph_core::api::{PullView, SourceView};
+        let source = |name: &str, pull: Option<PullView>| SourceView {
+            name: name.into(),
+            last_arrival: 0,
+            last_tick: 0,
+            silent_s: 0,
+            stale: false,
+            retired: false,
+            batches: 0,
+            records: 0,
+            clusters: 0,
+            pull,
+        };
+        let quiet = [
+            source("collector", None),
+            source("mesh", Some(PullView::default())),
+        ];
+        assert_eq!(pull_banner_text(&quiet), None);
+        let busy = [
+            source(
+                "mesh",
+                Some(PullView {
+                    backfilling: true,
+                    backfill_progress: Some(0.624),
+                    ..Default::default()
+                }),
+            ),
+            source(
+                "thanos",
+                Some(PullView {
+                    last_error: Some("http://thanos:9090 answered HTTP 503".into()),
+                    failures: 3,
+                    ..Default::default()
+                }),
+            ),
+        ];
+        assert_eq!(
+            pull_banner_text(&busy).unwrap(),
+            "Pulling the history of mesh: 62% done; older ticks fill in as it goes. \
+             Pulling from thanos failed 3 times in a row (http://thanos:9090 answered HTTP 503); retrying."
+        );
     }
 
     #[test]

@@ -316,6 +316,12 @@ pub fn Shell() -> impl IntoView {
                 let stale = sources.get().and_then(Result::ok).map(|s| s.stale).unwrap_or_default();
                 stale_banner(&behind, &stale)
             }}
+            {move || {
+                let all = sources.get().and_then(Result::ok).map(|s| s.sources).unwrap_or_default();
+                crate::view_model::pull_banner_text(&all).map(|text| {
+                    view! { <div class="banner pull" role="status" data-test="pull-banner">{text}</div> }
+                })
+            }}
             {body}
         </div>
     }
