@@ -108,8 +108,8 @@ fn spans(client_id: u64, from: u64, to: u64, clients: bool, start_ns: u64) -> Ve
     let mut by_service: std::collections::BTreeMap<u64, Vec<proto::Span>> = Default::default();
     for i in from..to {
         let (caller, callee) = (i % 300, (i * 7 + 1) % 300);
-        let trace = [client_id.to_be_bytes(), i.to_be_bytes()].concat();
-        let client_span = (i << 1).to_be_bytes().to_vec();
+        let trace = [(client_id + 1).to_be_bytes(), i.to_be_bytes()].concat();
+        let client_span = ((i << 1) + 2).to_be_bytes().to_vec();
         let start = start_ns + (i % 200) * 1_000_000;
         let span = if clients {
             proto::Span {
@@ -126,7 +126,7 @@ fn spans(client_id: u64, from: u64, to: u64, clients: bool, start_ns: u64) -> Ve
         } else {
             proto::Span {
                 trace_id: trace,
-                span_id: ((i << 1) | 1).to_be_bytes().to_vec(),
+                span_id: ((i << 1) + 3).to_be_bytes().to_vec(),
                 parent_span_id: client_span,
                 name: "handler".into(),
                 kind: 2,

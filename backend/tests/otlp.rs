@@ -490,3 +490,56 @@ fn a_client_span_acknowledged_before_a_kill_9_still_meets_its_server_span_after(
     assert!((latency - 50.0).abs() < 0.01, "{latency}");
     let _ = url;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_of_one_request_are_summed_per_bucket_and_counted_one_by_one() {
+    let app = TestApp::start().await;
+    let start_ns = (unix_now() as u128 - 600) * 1_000_000_000;
+    // Three calls web -> api in one request, in one bucket, from the same instances.
+    let span = |id: u32, parent: Option<u32>, kind: u8, ms: u128| {
+        format!(
+            r#"{{"traceId": "{:032x}", "spanId": "{:016x}", "parentSpanId": "{}", "kind": {kind},
+                 "name": "GET /items", "startTimeUnixNano": "{start_ns}", "endTimeUnixNano": "{}"}}"#,
+            100 + id / 2,
+            id,
+            parent.map(|p| format!("{p:016x}")).unwrap_or_default(),
+            start_ns + ms * 1_000_000
+        )
+    };
+    let resource = |service: &str, spans: Vec<String>| {
+        format!(
+            r#"{{"resource": {{"attributes": [{{"key": "service.name", "value": {{"stringValue": "{service}"}}}}]}},
+                 "scopeSpans": [{{"spans": [{}]}}]}}"#,
+            spans.join(",")
+        )
+    };
+    let clients = (0..3)
+        .map(|i| span(2 * i + 2, None, 3, 10 + u128::from(i)))
+        .collect();
+    let servers = (0..3)
+        .map(|i| span(2 * i + 3, Some(2 * i + 2), 2, 5))
+        .collect();
+    let body = format!(
+        r#"{{"resourceSpans": [{}, {}]}}"#,
+        resource("web", clients),
+        resource("api", servers)
+    );
+    let r = app
+        .client
+        .post(format!("{}/v1/traces", app.base))
+        .bearer_auth(&app.ingest_token)
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let (requests, _, latency) = edge(app.state.store.as_ref(), "web", "api").unwrap();
+    assert_eq!(requests, 3.0);
+    assert!((latency - 33.0).abs() < 0.01, "{latency}");
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("\nepicenter_otlp_calls_total 3\n"),
+        "{metrics}"
+    );
+}

@@ -173,7 +173,7 @@ async fn receive(
     let body = inflate(headers, raw, limit)?;
     let now = unix_now();
     let s = state.clone();
-    let (decoded, accepted) = super::blocking(move || {
+    let (decoded, made) = super::blocking(move || {
         let mut limits = Limits::around(now);
         limits.max_interval_s = s.store.bucket_width().seconds() as u32;
         let decoded = match encoding {
@@ -191,6 +191,7 @@ async fn receive(
         let received = spans.len();
         let mut pairing = s.otlp.lock().expect("otlp lock");
         let changes = pairing.add(spans);
+        let made = changes.calls.len() as u64;
         let calls = fold(changes.calls, s.store.bucket_width());
         let outcome = s.ingest.lock().expect("ingest lock").apply_traced(
             s.store.as_ref(),
@@ -202,7 +203,7 @@ async fn receive(
         match outcome {
             Ok(accepted) => {
                 s.ingested(&accepted);
-                Ok(((received, refused), accepted))
+                Ok(((received, refused), made))
             }
             Err(e) => {
                 // Nothing was written: what is held is what the store holds.
@@ -213,13 +214,13 @@ async fn receive(
         }
     })
     .await?;
-    let ((received, refused), accepted) = (decoded, accepted);
+    let ((received, refused), made) = (decoded, made);
     let c = &state.counters;
     c.spans_received
         .fetch_add((received + refused.len()) as u64, Ordering::Relaxed);
     c.spans_refused
         .fetch_add(refused.len() as u64, Ordering::Relaxed);
-    c.span_calls.fetch_add(accepted.accepted, Ordering::Relaxed);
+    c.span_calls.fetch_add(made, Ordering::Relaxed);
     let partial = (!refused.is_empty()).then(|| {
         let mut reasons: Vec<String> = refused
             .iter()
@@ -267,6 +268,7 @@ pub fn sweep(state: &AppState, now: i64) -> Result<(), AppError> {
     if changes.held.delete.is_empty() {
         return Ok(());
     }
+    let made = changes.calls.len() as u64;
     let calls = fold(changes.calls, state.store.bucket_width());
     let outcome = state.ingest.lock().expect("ingest lock").apply_traced(
         state.store.as_ref(),
@@ -277,10 +279,7 @@ pub fn sweep(state: &AppState, now: i64) -> Result<(), AppError> {
     );
     match outcome {
         Ok(accepted) => {
-            state
-                .counters
-                .span_calls
-                .fetch_add(accepted.accepted, Ordering::Relaxed);
+            state.counters.span_calls.fetch_add(made, Ordering::Relaxed);
             state
                 .counters
                 .spans_unpaired

@@ -29,7 +29,7 @@ use crate::ingest::record::MAX_MEAN_LATENCY_MS;
 use crate::ingest::service::Accepted;
 
 /// At most about this many points (series × steps) are asked for in one query.
-const POINT_BUDGET: u64 = 1_000_000;
+const POINT_BUDGET: u64 = 250_000;
 /// Buckets of the first query, before the number of series is known: an hour of
 /// five-minute buckets.
 const FIRST_STEPS: u64 = 12;
@@ -546,9 +546,9 @@ pub fn join(
 /// ```
 /// use epicenter_backend::sources::prometheus::steps_for;
 /// assert_eq!(steps_for(None, 11_000), 12);
-/// assert_eq!(steps_for(Some(2_500), 11_000), 400);
+/// assert_eq!(steps_for(Some(2_500), 11_000), 100);
 /// assert_eq!(steps_for(Some(0), 11_000), 11_000);
-/// assert_eq!(steps_for(Some(5_000_000), 11_000), 1);
+/// assert_eq!(steps_for(Some(1_000_000), 11_000), 1);
 /// assert_eq!(steps_for(None, 7), 7);
 /// ```
 pub fn steps_for(series: Option<u64>, max_points: u32) -> u64 {
