@@ -11,17 +11,16 @@
 //! cargo bench -p epicenter-backend --bench sources -- pull [EDGES] [DAYS]
 //! ```
 
-#[path = "../tests/support/engines.rs"]
-mod engines;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use epicenter_backend::sources::otlp::proto;
 use prost::Message;
 
-const BIN: &str = env!("CARGO_BIN_EXE_epicenter");
+use support::BIN;
 
 fn main() {
     let args: Vec<String> = std::env::args()
@@ -41,46 +40,6 @@ fn now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
-}
-
-fn token(data: &std::path::Path) -> String {
-    let out = Command::new(BIN)
-        .args([
-            "token",
-            "create",
-            "--name",
-            "bench",
-            "--scope",
-            "ingest",
-            "--data-dir",
-        ])
-        .arg(data)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-fn serve(data: &std::path::Path) -> (std::process::Child, String) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--static-dir"])
-        .arg(data.join("no-front-end"))
-        .arg("--data-dir")
-        .arg(data)
-        .env("EPICENTER__DETECTION__ENABLED", "false")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = loop {
-        let line = lines.next().unwrap().unwrap();
-        if let Some(rest) = line.split("open ").nth(1) {
-            break rest.trim_end_matches('/').to_string();
-        }
-    };
-    (child, url)
 }
 
 /// The peak resident memory of process `pid`, MB (0 once it has gone).
@@ -161,8 +120,8 @@ fn spans(client_id: u64, from: u64, to: u64, clients: bool, start_ns: u64) -> Ve
 async fn otlp(clients: usize, calls: usize, requests: usize) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let token = token(&data);
-    let (mut server, url) = serve(&data);
+    let token = support::create_token(&data, "bench", "ingest");
+    let (mut server, url) = support::spawn_on_store(&data, &[]);
     let start_ns = (now() as u64 - 600) * 1_000_000_000;
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -241,7 +200,7 @@ async fn otlp(clients: usize, calls: usize, requests: usize) {
 }
 
 async fn pull(edges: usize, days: i64) {
-    use engines::{Engine, Kind, series};
+    use support::engines::{Engine, Kind, series};
     let engine = Engine::start(Kind::VictoriaMetrics).await;
     let end = now() / 300 * 300 - 300;
     let start = end - days * 86_400;

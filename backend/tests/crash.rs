@@ -14,18 +14,7 @@ fn token(data: &Path) -> String {
 
 /// Starts the server on a free port and returns it with its base URL.
 fn start(data: &Path) -> (Child, String) {
-    let static_dir = data.join("no-front-end");
-    support::spawn_server(
-        &[
-            "--listen".as_ref(),
-            "127.0.0.1:0".as_ref(),
-            "--static-dir".as_ref(),
-            static_dir.as_os_str(),
-            "--data-dir".as_ref(),
-            data.as_os_str(),
-        ],
-        &[("EPICENTER__DETECTION__ENABLED", "false")],
-    )
+    support::spawn_on_store(data, &[])
 }
 
 async fn get_json(client: &reqwest::Client, url: String) -> serde_json::Value {

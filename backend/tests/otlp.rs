@@ -430,21 +430,7 @@ async fn bad_requests_get_a_clear_4xx_in_the_otlp_error_format() {
 }
 
 fn serve(data: &std::path::Path) -> (std::process::Child, String) {
-    let static_dir = data.join("no-front-end");
-    support::spawn_server(
-        &[
-            "--listen".as_ref(),
-            "127.0.0.1:0".as_ref(),
-            "--static-dir".as_ref(),
-            static_dir.as_os_str(),
-            "--data-dir".as_ref(),
-            data.as_os_str(),
-        ],
-        &[
-            ("EPICENTER__DETECTION__ENABLED", "false"),
-            ("EPICENTER__OTLP__PAIR_WINDOW_S", "3600"),
-        ],
-    )
+    support::spawn_on_store(data, &[("EPICENTER__OTLP__PAIR_WINDOW_S", "3600")])
 }
 
 #[test]

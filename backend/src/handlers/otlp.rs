@@ -22,7 +22,7 @@ use crate::config::OtlpConfig;
 use crate::error::AppError;
 use crate::ingest::Limits;
 use crate::sources::otlp::{
-    DecodeError, Decoded, Pairing, decode_json, decode_protobuf, fold, proto,
+    Changes, DecodeError, Decoded, Pairing, decode_json, decode_protobuf, fold, proto,
 };
 
 /// The two encodings of OTLP/HTTP.
@@ -173,7 +173,7 @@ async fn receive(
     let body = inflate(headers, raw, limit)?;
     let now = unix_now();
     let s = state.clone();
-    let (decoded, made) = super::blocking(move || {
+    let (received, refused) = super::blocking(move || {
         let mut limits = Limits::around(now);
         limits.max_interval_s = s.store.bucket_width().seconds() as u32;
         let decoded = match encoding {
@@ -191,36 +191,15 @@ async fn receive(
         let received = spans.len();
         let mut pairing = s.otlp.lock().expect("otlp lock");
         let changes = pairing.add(spans);
-        let made = changes.calls.len() as u64;
-        let calls = fold(changes.calls, s.store.bucket_width());
-        let outcome = s.ingest.lock().expect("ingest lock").apply_traced(
-            s.store.as_ref(),
-            &calls,
-            now,
-            Some(&token.name),
-            changes.held,
-        );
-        match outcome {
-            Ok(accepted) => {
-                s.ingested(&accepted);
-                Ok(((received, refused), made))
-            }
-            Err(e) => {
-                // Nothing was written: what is held is what the store holds.
-                *pairing = Pairing::load(s.store.held_spans()?, s.otlp_config.pair_window_s)
-                    .map_err(|m| AppError::Internal(anyhow::anyhow!(m)))?;
-                Err(e)
-            }
-        }
+        store(&s, &mut pairing, changes, Some(&token.name), now)?;
+        Ok((received, refused))
     })
     .await?;
-    let ((received, refused), made) = (decoded, made);
     let c = &state.counters;
     c.spans_received
         .fetch_add((received + refused.len()) as u64, Ordering::Relaxed);
     c.spans_refused
         .fetch_add(refused.len() as u64, Ordering::Relaxed);
-    c.span_calls.fetch_add(made, Ordering::Relaxed);
     let partial = (!refused.is_empty()).then(|| {
         let mut reasons: Vec<String> = refused
             .iter()
@@ -260,6 +239,43 @@ async fn receive(
         .into_response())
 }
 
+/// Stores the calls `changes` made, summed per bucket, with the changes to the held
+/// spans, in one durable transaction; `source` is the token that sent them. Returns
+/// how many calls were made. When the store refuses, nothing was written and the
+/// pairing goes back to what the store holds.
+fn store(
+    state: &AppState,
+    pairing: &mut Pairing,
+    changes: Changes,
+    source: Option<&str>,
+    now: i64,
+) -> Result<u64, AppError> {
+    let made = changes.calls.len() as u64;
+    let calls = fold(changes.calls, state.store.bucket_width());
+    let outcome = state.ingest.lock().expect("ingest lock").apply_traced(
+        state.store.as_ref(),
+        &calls,
+        now,
+        source,
+        changes.held,
+    );
+    match outcome {
+        Ok(accepted) => {
+            let c = &state.counters;
+            c.span_calls.fetch_add(made, Ordering::Relaxed);
+            c.spans_unpaired
+                .fetch_add(changes.unpaired, Ordering::Relaxed);
+            state.ingested(&accepted);
+            Ok(made)
+        }
+        Err(e) => {
+            *pairing = Pairing::load(state.store.held_spans()?, state.otlp_config.pair_window_s)
+                .map_err(|m| AppError::Internal(anyhow::anyhow!(m)))?;
+            Err(e)
+        }
+    }
+}
+
 /// Lets go of spans held past the pairing window at `now`, storing the calls that
 /// makes (a client span to an uninstrumented peer).
 pub fn sweep(state: &AppState, now: i64) -> Result<(), AppError> {
@@ -268,29 +284,5 @@ pub fn sweep(state: &AppState, now: i64) -> Result<(), AppError> {
     if changes.held.delete.is_empty() {
         return Ok(());
     }
-    let made = changes.calls.len() as u64;
-    let calls = fold(changes.calls, state.store.bucket_width());
-    let outcome = state.ingest.lock().expect("ingest lock").apply_traced(
-        state.store.as_ref(),
-        &calls,
-        now,
-        None,
-        changes.held,
-    );
-    match outcome {
-        Ok(accepted) => {
-            state.counters.span_calls.fetch_add(made, Ordering::Relaxed);
-            state
-                .counters
-                .spans_unpaired
-                .fetch_add(changes.unpaired, Ordering::Relaxed);
-            state.ingested(&accepted);
-            Ok(())
-        }
-        Err(e) => {
-            *pairing = Pairing::load(state.store.held_spans()?, state.otlp_config.pair_window_s)
-                .map_err(|m| AppError::Internal(anyhow::anyhow!(m)))?;
-            Err(e)
-        }
-    }
+    store(state, &mut pairing, changes, None, now).map(|_| ())
 }

@@ -31,6 +31,28 @@ pub fn create_token(data: &std::path::Path, name: &str, scope: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
+/// Starts `epicenter serve` on a free port of loopback over the store at `data`, with
+/// no front end and detection off, plus `env`; returns it with its base URL.
+pub fn spawn_on_store(
+    data: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (std::process::Child, String) {
+    let static_dir = data.join("no-front-end");
+    let mut all = vec![("EPICENTER__DETECTION__ENABLED", "false")];
+    all.extend_from_slice(env);
+    spawn_server(
+        &[
+            "--listen".as_ref(),
+            "127.0.0.1:0".as_ref(),
+            "--static-dir".as_ref(),
+            static_dir.as_os_str(),
+            "--data-dir".as_ref(),
+            data.as_os_str(),
+        ],
+        &all,
+    )
+}
+
 /// Starts `epicenter serve` with `args` and `env` (logs quiet) and returns it with the
 /// base URL it printed.
 pub fn spawn_server(
