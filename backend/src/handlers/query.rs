@@ -876,7 +876,7 @@ pub async fn unmapped(
 /// The sources as the API and `/metrics` show them.
 pub fn source_views(state: &AppState, now: i64) -> Result<SourcesResponse, AppError> {
     let cfg = &state.sources;
-    let sources: Vec<SourceView> = state
+    let mut sources: Vec<SourceView> = state
         .store
         .sources()?
         .into_iter()
@@ -898,7 +898,6 @@ pub fn source_views(state: &AppState, now: i64) -> Result<SourcesResponse, AppEr
         .collect();
     // A configured pull source that never delivered still shows, stale once a pull
     // has failed.
-    let mut sources = sources;
     for (name, pull) in state.pulls.views() {
         if sources.iter().any(|s| s.name == name) {
             continue;

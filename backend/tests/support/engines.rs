@@ -189,12 +189,9 @@ impl Engine {
     pub async fn write(&self, series: Vec<TimeSeries>) {
         let body = WriteRequest { timeseries: series }.encode_to_vec();
         let body = snap::raw::Encoder::new().compress_vec(&body).unwrap();
-        let path = match self.kind {
-            Kind::Prometheus => "/api/v1/write",
-            Kind::VictoriaMetrics => "/api/v1/write",
-        };
+        // Both engines take remote write at the same path.
         let r = reqwest::Client::new()
-            .post(format!("{}{path}", self.url()))
+            .post(format!("{}/api/v1/write", self.url()))
             .header("Content-Encoding", "snappy")
             .header("Content-Type", "application/x-protobuf")
             .header("X-Prometheus-Remote-Write-Version", "0.1.0")
