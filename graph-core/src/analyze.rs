@@ -5,13 +5,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
-use crate::detect::{
-    DetectConfig, MarkContext, PointFlags, SeriesView, Subject, TickDetections, detect,
-};
-use crate::graph::{CallGraph, EdgeAnomaly, EdgeObservation, TestStats};
+use crate::detect::{DetectConfig, MarkContext, SeriesView, Subject, TickDetections, detect};
+use crate::graph::{CallGraph, Delta, EdgeAnomaly, EdgeObservation, TestStats};
 use crate::layout::{Layout, LayoutConfig, layout};
 use crate::link::{ConfigChange, LinkConfig, link};
-use crate::model::{ClusterCatalog, Counters, DAY, Metric, Tick, WEEK};
+use crate::model::{ClusterCatalog, Metric, Tick};
 use crate::prune::{Mark, PruneOptions, prune};
 use crate::rank::{RankConfig, rank};
 use crate::snapshot::TickSnapshot;
@@ -58,13 +56,14 @@ pub struct TickAnalysis {
 /// Runs the whole pipeline for `tick`.
 ///
 /// Observations cover every edge total with data at `tick`: current values against the
-/// expectation (the detector's where it tested the series, otherwise the mean of the
-/// weekly baseline points, falling back to the same time on previous days), so ranking
-/// can tell growth that downstream edges explain from growth they do not.
+/// expectation of the baseline detection chose for that series and metric (weekly,
+/// else daily, else trailing; the detector's own expected value where it reported an
+/// anomaly), so ranking can tell growth that downstream edges explain from growth they
+/// do not, from the first hours of data on.
 ///
 /// # Complexity
-/// Detection's cost plus O(E · 30) for the expectations of E edges, plus pruning,
-/// ranking and layout of the anomalous part.
+/// Detection's cost plus O(E log E) to attach the expectations of E edges, plus
+/// pruning, ranking and layout of the anomalous part.
 ///
 /// # Example
 /// ```
@@ -114,16 +113,16 @@ pub fn analyze_tick<V: SeriesView + ?Sized>(
 }
 
 /// The observation of every edge total with data at `tick`, with the anomalies of
-/// `detections` attached (maintenance-mode sums to each of their parts).
+/// `detections` attached (maintenance-mode sums to each of their parts). Expectations
+/// are detection's ([`TickDetections::expectation`]), each naming its baseline.
 ///
 /// # Complexity
-/// O(E · 30) column lookups for E edge totals.
+/// O(E log E) for E edge totals.
 pub fn observe<V: SeriesView + ?Sized>(
     tick: Tick,
     view: &V,
     detections: &TickDetections,
 ) -> Vec<EdgeObservation> {
-    let width = view.bucket_width().seconds();
     let entities = view.entities();
     let mut by_entity: Vec<Option<EdgeObservation>> = vec![None; entities.len()];
     for (i, key) in entities.iter().enumerate() {
@@ -133,20 +132,17 @@ pub fn observe<V: SeriesView + ?Sized>(
         let Some(current) = view.counters(i, tick) else {
             continue;
         };
-        let expected = expectation(view, i, tick, width);
         let mut o = EdgeObservation::new(key.edge);
-        if let Some(e) = expected {
-            o = o.with_requests(e.requests, current.requests);
-            if let (Some(el), Some(cl)) =
-                (e.metric(Metric::Latency), current.metric(Metric::Latency))
-            {
-                o = o.with_latency(el, cl);
-            }
-            if let (Some(ee), Some(ce)) = (
-                e.metric(Metric::ErrorRate),
-                current.metric(Metric::ErrorRate),
-            ) {
-                o = o.with_error_rate(ee, ce);
+        if let Some(e) = detections.expectation(i) {
+            for (metric, delta) in [
+                (Metric::Requests, &mut o.requests),
+                (Metric::Latency, &mut o.latency_ms),
+                (Metric::ErrorRate, &mut o.error_rate),
+            ] {
+                if let (Some((expected, kind)), Some(now)) = (e.get(metric), current.metric(metric))
+                {
+                    *delta = Delta::new(expected, now).with_baseline(kind);
+                }
             }
         }
         by_entity[i] = Some(o);
@@ -176,6 +172,7 @@ pub fn observe<V: SeriesView + ?Sized>(
             {
                 // The detector's expectation (activity-adjusted) wins over the plain mean.
                 d.expected = Some(f.expected);
+                d.baseline = Some(f.baseline.kind);
             }
             let mut a = EdgeAnomaly::new(f.metric, f.value, f.expected, f.severity.score, f.onset);
             a.rel_deviation = f.relative_deviation;
@@ -196,47 +193,104 @@ pub fn observe<V: SeriesView + ?Sized>(
     out
 }
 
-/// Sum of the counters at the weekly baseline points (six weeks, two neighbours each
-/// side), or the same time on the seven previous days when fewer than five weekly
-/// points exist. Points flagged anomalous are left out.
-fn expectation<V: SeriesView + ?Sized>(
-    view: &V,
-    entity: usize,
-    tick: Tick,
-    width: i64,
-) -> Option<Counters> {
-    let gather = |offsets: &mut dyn Iterator<Item = Tick>| {
-        let mut sum = Counters::default();
-        let mut n = 0u32;
-        for t in offsets {
-            let flagged = Metric::ALL
-                .iter()
-                .any(|m| view.flags(entity, *m, t).contains(PointFlags::ANOMALOUS));
-            if flagged {
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::{BaselineKind, FrameStore, SeriesKey};
+    use crate::model::{BucketWidth, Cluster, Counters, EdgeKey};
+    use crate::rank::Evidence;
+
+    /// A fresh install: two hours of one-minute data, no weeks of history.
+    #[test]
+    fn ranks_root_causes_from_the_first_hours_against_the_trailing_baseline() {
+        let mut catalog = ClusterCatalog::new();
+        let mut add = |n: &str| {
+            catalog.insert(Cluster {
+                name: n.into(),
+                service: n.into(),
+                dc: None,
+                tier: None,
+            })
+        };
+        let (web, api, db, cache) = (add("web"), add("api"), add("db"), add("cache"));
+        let edges = [
+            (web, api, 40.0),
+            (api, db, 12.0),
+            (api, cache, 1.0),
+            (web, cache, 1.0),
+        ];
+        let width = BucketWidth::ONE_MINUTE;
+        let start = 1_795_000_200; // on a minute
+        let onset = start + 120 * 60;
+        let mut view = FrameStore::new(width);
+        for t in (start..onset + 2 * 60).step_by(60) {
+            let minute = (t - start) / 60;
+            // db is 25 ms slower in the two minutes from onset; api waits for it.
+            let slow = if t >= onset { 25.0 } else { 0.0 };
+            for (i, &(src, dst, base)) in edges.iter().enumerate() {
+                let jitter = 1.0 + 0.02 * (((minute * 7 + i as i64 * 3) % 5) as f64 - 2.0);
+                let lat = base * jitter
+                    + if (src, dst) == (api, db) || (src, dst) == (web, api) {
+                        slow
+                    } else {
+                        0.0
+                    };
+                let requests = 600.0 + ((minute * 13 + i as i64) % 7) as f64;
+                let key = SeriesKey::edge(EdgeKey { src, dst });
+                let c = Counters {
+                    requests,
+                    errors: 0.0,
+                    latency_ms_sum: requests * lat,
+                };
+                view.insert(t, key, &c).unwrap();
+            }
+        }
+        let config = AnalysisConfig::default();
+        let mut first = None;
+        for t in (onset - 20 * 60..onset + 2 * 60).step_by(60) {
+            let a = analyze_tick(t, &view, &catalog, &config, &Context::default()).unwrap();
+            view.apply_flags(&a.detections).unwrap();
+            if t < onset {
+                assert!(
+                    a.snapshot.ranking.candidates.is_empty(),
+                    "a quiet minute lists causes"
+                );
                 continue;
             }
-            if let Some(c) = view.counters(entity, t) {
-                sum.add(&c);
-                n += 1;
+            if a.snapshot.pruned.anomalous().next().is_some() && first.is_none() {
+                first = Some((t, a));
             }
         }
-        (n > 0).then_some((n, sum))
-    };
-    let weekly =
-        gather(&mut (1..=6).flat_map(|w| (-2..=2).map(move |j| tick - w * WEEK + j * width)));
-    let chosen = match weekly {
-        Some((n, s)) if n >= 5 => Some((n, s)),
-        other => {
-            gather(&mut (1..=7).flat_map(|d| (-2..=2).map(move |j| tick - d * DAY + j * width)))
-                .or(other)
-        }
-    };
-    chosen.map(|(n, s)| {
-        let n = f64::from(n);
-        Counters {
-            requests: s.requests / n,
-            errors: s.errors / n,
-            latency_ms_sum: s.latency_ms_sum / n,
-        }
-    })
+        let (t, a) = first.expect("the slowdown is flagged within two minutes");
+        assert_eq!(t, onset, "flagged on its first minute");
+        let top = &a.snapshot.ranking.candidates[0];
+        assert_eq!(top.name, "db", "{:#?}", a.snapshot.ranking.candidates);
+        assert!(
+            top.evidence
+                .iter()
+                .any(|e| matches!(e, Evidence::Latency { baselines, .. }
+                if baselines == &[BaselineKind::Trailing])),
+            "{:?}",
+            top.evidence
+        );
+        assert!(
+            top.explanation.contains("trailing baseline"),
+            "{}",
+            top.explanation
+        );
+        // Every edge carries the expectation and names its baseline, quiet ones too.
+        let all = observe(t, &view, &a.detections);
+        let quiet = all
+            .iter()
+            .find(|o| {
+                o.edge
+                    == EdgeKey {
+                        src: web,
+                        dst: cache,
+                    }
+            })
+            .expect("the quiet edge is observed");
+        assert_eq!(quiet.latency_ms.baseline, Some(BaselineKind::Trailing));
+        assert!((quiet.latency_ms.expected.unwrap() - 1.0).abs() < 0.05);
+    }
 }

@@ -31,6 +31,7 @@ use petgraph::Direction as PgDirection;
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde::{Deserialize, Serialize};
 
+use crate::detect::BaselineKind;
 use crate::model::{ClusterId, EdgeKey, Metric, Tick};
 use crate::{Error, Result};
 
@@ -42,6 +43,9 @@ pub struct Delta {
     pub current: Option<f64>,
     /// What was expected (the baseline).
     pub expected: Option<f64>,
+    /// Which baseline the expectation came from, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineKind>,
 }
 
 impl Delta {
@@ -50,7 +54,14 @@ impl Delta {
         Delta {
             current: Some(current),
             expected: Some(expected),
+            baseline: None,
         }
+    }
+
+    /// The same delta, naming the baseline of its expectation.
+    pub fn with_baseline(mut self, kind: BaselineKind) -> Self {
+        self.baseline = Some(kind);
+        self
     }
 
     /// The current value, if known and finite.
@@ -74,7 +85,7 @@ impl Delta {
     /// ```
     /// use graph_core::graph::Delta;
     /// assert_eq!(Delta::new(10.0, 12.5).change(), Some(2.5));
-    /// assert_eq!(Delta { current: Some(1.0), expected: None }.change(), None);
+    /// assert_eq!(Delta { current: Some(1.0), expected: None, baseline: None }.change(), None);
     /// ```
     pub fn change(&self) -> Option<f64> {
         Some(self.current()? - self.expected()?)
@@ -616,6 +627,7 @@ mod tests {
         let d = Delta {
             current: Some(f64::NAN),
             expected: Some(1.0),
+            baseline: None,
         };
         assert_eq!(d.change(), None);
         let o = EdgeObservation::new(key(0, 1)).with_anomaly(EdgeAnomaly::new(

@@ -49,6 +49,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::detect::BaselineKind;
 use crate::graph::{CallGraph, EdgeObservation, dag};
 use crate::link::Links;
 use crate::model::{ClusterCatalog, ClusterId, EdgeKey, Metric, Tick};
@@ -70,6 +71,8 @@ pub struct RankWeights {
     pub config_change: f64,
     /// Depth in the anomalous subgraph, relative to the deepest.
     pub depth: f64,
+    /// Calls out per request grew (capped at a tripling).
+    pub amplification: f64,
 }
 
 impl Default for RankWeights {
@@ -81,6 +84,7 @@ impl Default for RankWeights {
             onset: 0.25,
             config_change: 0.35,
             depth: 0.1,
+            amplification: 1.0,
         }
     }
 }
@@ -108,6 +112,22 @@ pub struct RankConfig {
     pub weights: RankWeights,
     /// At most this many candidates.
     pub max_candidates: usize,
+    /// A node's latency growth is put on the caller side of one incoming link when that
+    /// link carries at least this share of it...
+    pub caller_side_share: f64,
+    /// ... the callee's other callers changed by at most this share of the link's
+    /// change...
+    pub caller_side_others: f64,
+    /// ... and those other callers carry at least this share of the node's requests.
+    pub caller_side_min_weight: f64,
+    /// Calls out per request growing by less than this (0.5 = +50 %) is no evidence.
+    pub min_amplification: f64,
+    /// How much unexplained latency growth is discounted by the share of the incoming
+    /// growth the node's callees explain (0: not at all, 1: fully).
+    pub induced_discount: f64,
+    /// Downstream time per request from more or fewer calls per request counts as
+    /// explained growth once calls per request moved by this share.
+    pub min_fan_out_change: f64,
 }
 
 impl Default for RankConfig {
@@ -121,6 +141,12 @@ impl Default for RankConfig {
             unchanged_share: 0.1,
             weights: RankWeights::default(),
             max_candidates: 20,
+            caller_side_share: 0.8,
+            caller_side_others: 0.2,
+            caller_side_min_weight: 0.1,
+            min_amplification: 0.5,
+            min_fan_out_change: 0.1,
+            induced_discount: 1.0,
         }
     }
 }
@@ -141,6 +167,37 @@ pub enum Evidence {
         expected_ms: Option<f64>,
         /// Current over expected incoming latency.
         ratio: Option<f64>,
+        /// The baselines behind the expectations (weekly, daily, trailing).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        baselines: Vec<BaselineKind>,
+        /// Points.
+        points: f64,
+    },
+    /// The node's calls to one callee got slower while the callee's other callers saw
+    /// no change: the delay is on the node's side of that link (its network path, its
+    /// connection pool, its client), not in the callee.
+    CallerSide {
+        /// The link.
+        edge: EdgeKey,
+        /// The callee's name.
+        callee: String,
+        /// Latency change of the link, ms.
+        link_ms: f64,
+        /// Request-weighted latency change of the callee's other incoming calls, ms.
+        others_ms: f64,
+        /// What the link adds to each request into the node, ms.
+        per_request_ms: f64,
+        /// Points.
+        points: f64,
+    },
+    /// The node sends a callee many more calls per request than usual (retries or a
+    /// loop); half the points unless the callee or the node itself got slower or
+    /// fails.
+    Amplification {
+        /// Current over expected requests into the node.
+        incoming_ratio: f64,
+        /// Current over expected requests of its most surged outgoing edge.
+        outgoing_ratio: f64,
         /// Points.
         points: f64,
     },
@@ -156,6 +213,9 @@ pub enum Evidence {
         expected: Option<f64>,
         /// Current incoming error rate.
         current: Option<f64>,
+        /// The baselines behind the expectations.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        baselines: Vec<BaselineKind>,
         /// Points.
         points: f64,
     },
@@ -167,6 +227,9 @@ pub enum Evidence {
         expected: f64,
         /// `1 − current / expected`.
         relative: f64,
+        /// The baselines behind the expectations.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        baselines: Vec<BaselineKind>,
         /// Points.
         points: f64,
     },
@@ -210,6 +273,8 @@ impl Evidence {
     pub fn points(&self) -> f64 {
         match self {
             Evidence::Latency { points, .. }
+            | Evidence::CallerSide { points, .. }
+            | Evidence::Amplification { points, .. }
             | Evidence::ErrorRate { points, .. }
             | Evidence::RequestDrop { points, .. }
             | Evidence::Onset { points, .. }
@@ -310,6 +375,41 @@ pub struct Sums {
     drop_anomaly_in: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     onset_in: Option<(Tick, EdgeKey)>,
+    #[serde(skip_serializing_if = "is_zero_u32")]
+    lat_edges: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lat_top: Option<Top>,
+    #[serde(skip_serializing_if = "is_zero")]
+    surge_ratio: f64,
+    #[serde(skip_serializing_if = "is_zero")]
+    surge_excess: f64,
+    #[serde(skip_serializing_if = "is_zero")]
+    out_req_cur: f64,
+    #[serde(skip_serializing_if = "is_zero")]
+    out_req_exp: f64,
+    #[serde(skip_serializing_if = "is_false")]
+    surge_in: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    surge_hurts: bool,
+    #[serde(skip_serializing_if = "is_zero")]
+    out_cur_lexp: f64,
+    #[serde(skip_serializing_if = "is_zero")]
+    out_exp_lexp: f64,
+    #[serde(skip_serializing_if = "is_zero_u8")]
+    lat_baselines: u8,
+    #[serde(skip_serializing_if = "is_zero_u8")]
+    err_baselines: u8,
+    #[serde(skip_serializing_if = "is_zero_u8")]
+    req_baselines: u8,
+}
+
+/// The incoming edge that added the most latency to a node.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct Top {
+    src: ClusterId,
+    w: f64,
+    wd: f64,
+    wexp: f64,
 }
 
 /// Ranks the nodes of `pruned` as root-cause candidates, reading every edge of `graph`
@@ -385,6 +485,31 @@ fn is_false(x: &bool) -> bool {
     !*x
 }
 
+fn is_zero_u8(x: &u8) -> bool {
+    *x == 0
+}
+
+fn baseline_bit(kind: Option<BaselineKind>) -> u8 {
+    match kind {
+        Some(BaselineKind::Weekly) => 1,
+        Some(BaselineKind::Daily) => 2,
+        Some(BaselineKind::Trailing) => 4,
+        None => 0,
+    }
+}
+
+/// The baselines of a bit set from [`baseline_bit`], weekly first.
+fn baselines(bits: u8) -> Vec<BaselineKind> {
+    [
+        BaselineKind::Weekly,
+        BaselineKind::Daily,
+        BaselineKind::Trailing,
+    ]
+    .into_iter()
+    .filter(|k| bits & baseline_bit(Some(*k)) != 0)
+    .collect()
+}
+
 /// Adds one edge to the sums of its ends that are candidates.
 fn accumulate(sums: &mut [Sums], slot: &HashMap<ClusterId, usize>, o: &EdgeObservation) {
     if o.edge.src == o.edge.dst {
@@ -395,26 +520,42 @@ fn accumulate(sums: &mut [Sums], slot: &HashMap<ClusterId, usize>, o: &EdgeObser
         let s = &mut sums[i];
         s.in_w += w;
         if let Some(d) = o.latency_ms.change() {
+            let wexp = w * o.latency_ms.expected().unwrap_or(0.0);
             s.lat_w += w;
             s.lat_wd += w * d;
-            s.lat_wexp += w * o.latency_ms.expected().unwrap_or(0.0);
+            s.lat_wexp += wexp;
             s.lat_wcur += w * o.latency_ms.current().unwrap_or(0.0);
+            s.lat_edges += 1;
+            s.lat_baselines |= baseline_bit(o.latency_ms.baseline);
+            if s.lat_top.is_none_or(|t| w * d > t.wd) {
+                s.lat_top = Some(Top {
+                    src: o.edge.src,
+                    w,
+                    wd: w * d,
+                    wexp,
+                });
+            }
         }
         if let Some(d) = o.error_rate.change() {
             s.err_w += w;
             s.err_wd += w * d;
             s.err_wexp += w * o.error_rate.expected().unwrap_or(0.0);
             s.err_wcur += w * o.error_rate.current().unwrap_or(0.0);
+            s.err_baselines |= baseline_bit(o.error_rate.baseline);
         }
         if let (Some(c), Some(e)) = (o.requests.current(), o.requests.expected()) {
             s.req_cur += c.max(0.0);
             s.req_exp += e.max(0.0);
+            s.req_baselines |= baseline_bit(o.requests.baseline);
         }
         for a in &o.anomalies {
             match a.metric {
                 Metric::Latency => s.lat_anomaly_in = true,
                 Metric::ErrorRate | Metric::Errors => s.err_anomaly_in = true,
-                Metric::Requests => s.drop_anomaly_in |= a.value < a.expected,
+                Metric::Requests => {
+                    s.drop_anomaly_in |= a.value < a.expected;
+                    s.surge_in |= a.value > a.expected;
+                }
             }
         }
         if let Some(t) = o.onset()
@@ -429,8 +570,35 @@ fn accumulate(sums: &mut [Sums], slot: &HashMap<ClusterId, usize>, o: &EdgeObser
         if let Some(d) = o.latency_ms.change() {
             s.out_lat_wd += w * d;
         }
+        if let (Some(c), Some(e), Some(l)) = (
+            o.requests.current(),
+            o.requests.expected(),
+            o.latency_ms.expected(),
+        ) {
+            s.out_cur_lexp += c.max(0.0) * l;
+            s.out_exp_lexp += e.max(0.0) * l;
+        }
         if let Some(d) = o.error_rate.change() {
             s.out_err_wd += w * d;
+        }
+        let surged = o
+            .anomalies
+            .iter()
+            .any(|a| a.metric == Metric::Requests && a.value > a.expected);
+        s.surge_hurts |= surged
+            && o.anomalies.iter().any(|a| {
+                matches!(
+                    a.metric,
+                    Metric::Latency | Metric::ErrorRate | Metric::Errors
+                )
+            });
+        if let (Some(c), Some(e)) = (o.requests.current(), o.requests.expected()) {
+            s.out_req_cur += c.max(0.0);
+            s.out_req_exp += e.max(0.0);
+            if surged && e > 0.0 && c / e > s.surge_ratio {
+                s.surge_ratio = c / e;
+                s.surge_excess = c - e;
+            }
         }
     }
 }
@@ -469,6 +637,8 @@ pub fn rank_from<'a>(
         accumulate(&mut sums, &slot, o);
     }
 
+    let caller_side = caller_side_moves(&mut sums, &slot, catalog, config);
+
     let depth = depths(pruned, &slot, cand.len());
     let max_depth = depth.iter().copied().max().unwrap_or(0);
     let first_onset = pruned.anomalous().filter_map(|e| e.onset).min();
@@ -477,6 +647,10 @@ pub fn rank_from<'a>(
     struct Raw {
         lat: Option<Growth>,
         err: Option<Growth>,
+        /// Share of a real incoming error-rate growth that the callees explain.
+        err_explained: f64,
+        /// Share of a real incoming latency growth that the callees explain.
+        lat_explained: f64,
     }
     /// Incoming, explained and unexplained growth, and two context values.
     type Growth = (f64, f64, f64, Option<f64>, Option<f64>);
@@ -486,7 +660,7 @@ pub fn rank_from<'a>(
             let lat = (s.lat_w > 0.0 && s.lat_anomaly_in).then(|| {
                 let incoming = s.lat_wd / s.lat_w;
                 let explained = if s.in_w > 0.0 {
-                    s.out_lat_wd / s.in_w
+                    s.out_lat_wd / s.in_w + fan_out_change(s, config)
                 } else {
                     0.0
                 };
@@ -500,36 +674,85 @@ pub fn rank_from<'a>(
                     ratio,
                 )
             });
+            let lat_explained = match lat {
+                Some((incoming, explained, ..)) if incoming >= config.min_latency_ms => {
+                    (explained / incoming).clamp(0.0, 1.0)
+                }
+                _ => 0.0,
+            };
             let lat = lat.filter(|&(_, _, u, e, _)| {
                 u >= config.min_latency_ms && u >= config.min_latency_rel * e.unwrap_or(0.0)
             });
-            let err = (s.err_w > 0.0 && s.err_anomaly_in)
-                .then(|| {
-                    let incoming = s.err_wd / s.err_w;
-                    let explained = if s.in_w > 0.0 {
-                        s.out_err_wd / s.in_w
-                    } else {
-                        0.0
-                    };
-                    (
-                        incoming,
-                        explained,
-                        incoming - explained,
-                        Some(s.err_wexp / s.err_w),
-                        Some(s.err_wcur / s.err_w),
-                    )
-                })
-                .filter(|&(_, _, u, _, _)| u >= config.min_error_rate);
-            Raw { lat, err }
+            let err_growth = (s.err_w > 0.0 && s.err_anomaly_in).then(|| {
+                let incoming = s.err_wd / s.err_w;
+                let explained = if s.in_w > 0.0 {
+                    s.out_err_wd / s.in_w
+                } else {
+                    0.0
+                };
+                (
+                    incoming,
+                    explained,
+                    incoming - explained,
+                    Some(s.err_wexp / s.err_w),
+                    Some(s.err_wcur / s.err_w),
+                )
+            });
+            let err_explained = match err_growth {
+                Some((incoming, explained, ..)) if incoming >= config.min_error_rate => {
+                    (explained / incoming).clamp(0.0, 1.0)
+                }
+                _ => 0.0,
+            };
+            let err = err_growth.filter(|&(_, _, u, _, _)| u >= config.min_error_rate);
+            Raw {
+                lat,
+                err,
+                err_explained,
+                lat_explained,
+            }
         })
         .collect();
+    // Growth next to growth the node's callees explain is partly induced by them (a
+    // blocking caller's workers wait on a slow or failing callee and its queue grows),
+    // so it counts in proportion to the share the callees do not explain, of latency
+    // or of errors, whichever they explain more of.
+    // A node whose callers send it far more calls than usual is loaded by them: its
+    // growth counts divided by the load.
+    let load: Vec<f64> = sums
+        .iter()
+        .map(|s| {
+            let ratio = if s.req_exp > 0.0 {
+                s.req_cur / s.req_exp
+            } else {
+                1.0
+            };
+            if s.surge_in && ratio >= 1.0 + config.min_amplification {
+                ratio
+            } else {
+                1.0
+            }
+        })
+        .collect();
+    let induced = |(incoming, explained, u, _, _): Growth, err_explained: f64| {
+        let share = if incoming > 0.0 {
+            (explained / incoming).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        u * (1.0 - config.induced_discount * share.max(err_explained))
+    };
     let max_u = raw
         .iter()
-        .filter_map(|r| r.lat.map(|l| l.2))
+        .filter_map(|r| r.lat.map(|g| induced(g, r.err_explained)))
+        .chain(caller_side.iter().flatten().map(|c| c.per_request_ms))
         .fold(0.0, f64::max);
+    // Errors next to latency growth the callees explain are mostly time-outs of calls
+    // waiting on them: likewise discounted.
+    let timeouts = |u: f64, lat_explained: f64| u * (1.0 - config.induced_discount * lat_explained);
     let max_err = raw
         .iter()
-        .filter_map(|r| r.err.map(|l| l.2))
+        .filter_map(|r| r.err.map(|g| timeouts(g.2, r.lat_explained)))
         .fold(0.0, f64::max);
 
     let w = &config.weights;
@@ -545,7 +768,22 @@ pub fn rank_from<'a>(
                 unexplained_ms: u,
                 expected_ms: expected,
                 ratio,
-                points: w.latency * u / max_u,
+                baselines: baselines(s.lat_baselines),
+                points: share(
+                    w.latency * induced((incoming, explained, u, expected, ratio), r.err_explained)
+                        / load[i],
+                    max_u,
+                ),
+            });
+        }
+        if let Some(c) = &caller_side[i] {
+            ev.push(Evidence::CallerSide {
+                edge: c.edge,
+                callee: c.callee.clone(),
+                link_ms: c.link_ms,
+                others_ms: c.others_ms,
+                per_request_ms: c.per_request_ms,
+                points: share(w.latency * c.per_request_ms, max_u),
             });
         }
         if let Some((incoming, explained, u, expected, current)) = r.err {
@@ -555,7 +793,11 @@ pub fn rank_from<'a>(
                 unexplained: u,
                 expected,
                 current,
-                points: w.error_rate * u / max_err,
+                baselines: baselines(s.err_baselines),
+                points: share(
+                    w.error_rate * timeouts(u, r.lat_explained) / load[i],
+                    max_err,
+                ),
             });
         }
         if s.req_exp > 0.0 {
@@ -565,7 +807,26 @@ pub fn rank_from<'a>(
                     current: s.req_cur,
                     expected: s.req_exp,
                     relative,
+                    baselines: baselines(s.req_baselines),
                     points: w.request_drop * relative.min(1.0),
+                });
+            }
+        }
+        if s.surge_ratio > 0.0 && s.req_exp > 0.0 && s.req_cur > 0.0 {
+            let incoming_ratio = s.req_cur / s.req_exp;
+            let amp = s.surge_ratio / incoming_ratio;
+            // More calls in all, not calls moved from one callee to another (traffic
+            // moving between data centres during a rolling update).
+            let more = s.out_req_cur - s.out_req_exp * incoming_ratio;
+            // Full points when it hurts: the callee or the node itself got slower or
+            // fails.
+            let hurts = s.surge_hurts || s.lat_anomaly_in || s.err_anomaly_in;
+            if amp >= 1.0 + config.min_amplification && more >= 0.5 * s.surge_excess {
+                let harm = if hurts { 1.0 } else { 0.5 };
+                ev.push(Evidence::Amplification {
+                    incoming_ratio,
+                    outgoing_ratio: s.surge_ratio,
+                    points: harm * w.amplification * ((amp - 1.0) / 2.0).min(1.0),
                 });
             }
         }
@@ -593,6 +854,8 @@ pub fn rank_from<'a>(
             matches!(
                 e,
                 Evidence::Latency { .. }
+                    | Evidence::CallerSide { .. }
+                    | Evidence::Amplification { .. }
                     | Evidence::ErrorRate { .. }
                     | Evidence::RequestDrop { .. }
                     | Evidence::ConfigChange { .. }
@@ -638,6 +901,107 @@ pub fn rank_from<'a>(
     }
 }
 
+/// How much longer each request into a node waits for its downstream calls because
+/// it makes more (or fewer) of them per request than usual, at their usual latency:
+/// `Σ_out L̄·(n/N − n̄/N̄)` for calls `n` out and requests `N` in (bars: expected).
+/// Zero unless calls per request moved by at least `config.min_fan_out_change`, so
+/// that count noise does not leak into the explained growth.
+fn fan_out_change(s: &Sums, config: &RankConfig) -> f64 {
+    if s.req_cur <= 0.0 || s.req_exp <= 0.0 || s.out_exp_lexp <= 0.0 {
+        return 0.0;
+    }
+    let now = s.out_cur_lexp / s.req_cur;
+    let usual = s.out_exp_lexp / s.req_exp;
+    if (now - usual).abs() < config.min_fan_out_change * usual {
+        return 0.0;
+    }
+    now - usual
+}
+
+/// A caller-side fault found on one link.
+#[derive(Debug, Clone)]
+struct CallerSideFault {
+    edge: EdgeKey,
+    callee: String,
+    link_ms: f64,
+    others_ms: f64,
+    per_request_ms: f64,
+}
+
+/// Finds nodes whose latency growth sits on one incoming link while their other callers
+/// saw none (see [`Evidence::CallerSide`]), takes that link's growth out of the node's
+/// sums and returns it for the caller's slot (the largest, when a caller has several).
+///
+/// O(V) for V candidates.
+fn caller_side_moves(
+    sums: &mut [Sums],
+    slot: &HashMap<ClusterId, usize>,
+    catalog: &ClusterCatalog,
+    config: &RankConfig,
+) -> Vec<Option<CallerSideFault>> {
+    let cand: Vec<ClusterId> = {
+        let mut v: Vec<(ClusterId, usize)> = slot.iter().map(|(c, i)| (*c, *i)).collect();
+        v.sort_by_key(|(_, i)| *i);
+        v.into_iter().map(|(c, _)| c).collect()
+    };
+    let mut out: Vec<Option<CallerSideFault>> = vec![None; sums.len()];
+    for i in 0..sums.len() {
+        let s = sums[i];
+        let Some(top) = s.lat_top else { continue };
+        if s.lat_edges < 2 || top.wd <= 0.0 || top.w <= 0.0 || !s.lat_anomaly_in {
+            continue;
+        }
+        let others_w = s.lat_w - top.w;
+        if others_w < config.caller_side_min_weight * s.lat_w || s.lat_wd <= 0.0 {
+            continue;
+        }
+        let link = top.wd / top.w;
+        let others = (s.lat_wd - top.wd) / others_w;
+        if top.wd < config.caller_side_share * s.lat_wd || others > config.caller_side_others * link
+        {
+            continue;
+        }
+        let Some(&x) = slot.get(&top.src) else {
+            continue;
+        };
+        if x == i {
+            continue;
+        }
+        let caller_in = sums[x].in_w;
+        let per_request_ms = if caller_in > 0.0 {
+            top.wd / caller_in
+        } else {
+            link
+        };
+        if per_request_ms < config.min_latency_ms {
+            continue;
+        }
+        let s = &mut sums[i];
+        s.lat_w -= top.w;
+        s.lat_wd -= top.wd;
+        s.lat_wexp -= top.wexp;
+        s.lat_wcur -= top.wexp + top.wd;
+        s.lat_top = None;
+        let fault = CallerSideFault {
+            edge: EdgeKey {
+                src: top.src,
+                dst: cand[i],
+            },
+            callee: cluster_name(catalog, cand[i]),
+            link_ms: link,
+            others_ms: others,
+            per_request_ms,
+        };
+        if out[x]
+            .as_ref()
+            .is_none_or(|f| f.per_request_ms < fault.per_request_ms)
+        {
+            out[x] = Some(fault);
+        }
+    }
+    out
+}
+
 /// The name of `id`, or `cluster N` when the catalog does not know it.
 fn cluster_name(catalog: &ClusterCatalog, id: ClusterId) -> String {
     if (id.0 as usize) < catalog.len() {
@@ -666,6 +1030,27 @@ fn depths(pruned: &PrunedGraph, slot: &HashMap<ClusterId, usize>, n: usize) -> V
     dag::longest_path_layers(n, &edges, &back)
 }
 
+/// `value / max`, or 0 when nothing is positive.
+fn share(value: f64, max: f64) -> f64 {
+    if max > 0.0 {
+        (value / max).max(0.0)
+    } else {
+        0.0
+    }
+}
+
+/// Words for expectations that did not come from the weekly baseline.
+fn against(kinds: &[BaselineKind]) -> Option<String> {
+    if kinds.is_empty() || kinds.contains(&BaselineKind::Weekly) {
+        return None;
+    }
+    Some(if kinds.contains(&BaselineKind::Daily) {
+        "against previous days".to_string()
+    } else {
+        "against the recent past (trailing baseline)".to_string()
+    })
+}
+
 fn minutes(seconds: i64) -> String {
     if seconds.abs() < 60 {
         format!("{} s", seconds.abs())
@@ -683,6 +1068,8 @@ fn explain(
     config: &RankConfig,
 ) -> String {
     let mut lead = format!("calls into {name}");
+    let loaded =
+        s.surge_in && s.req_exp > 0.0 && s.req_cur / s.req_exp >= 1.0 + config.min_amplification;
     let mut parts: Vec<String> = Vec::new();
     let downstream = |incoming: f64, explained: f64, unit: &str, scale: f64, prec: usize| {
         if s.out_edges == 0 {
@@ -703,6 +1090,7 @@ fn explain(
                 incoming_ms,
                 explained_ms,
                 ratio,
+                ref baselines,
                 ..
             } => {
                 lead.push_str(&format!(" {incoming_ms:+.1} ms"));
@@ -710,7 +1098,27 @@ fn explain(
                     lead.push_str(&format!(" (x{r:.1})"));
                 }
                 parts.push(downstream(incoming_ms, explained_ms, "ms", 1.0, 1));
+                parts.extend(against(baselines));
                 led = true;
+            }
+            Evidence::CallerSide {
+                ref callee,
+                link_ms,
+                others_ms,
+                ..
+            } => {
+                parts.push(format!(
+                    "its calls to {callee} {link_ms:+.1} ms while {callee}'s other callers saw {others_ms:+.1} ms (caller side: network, pool or client)"
+                ));
+            }
+            Evidence::Amplification {
+                incoming_ratio,
+                outgoing_ratio,
+                ..
+            } => {
+                parts.push(format!(
+                    "it sends x{outgoing_ratio:.1} calls to a callee on x{incoming_ratio:.1} requests (retries?)"
+                ));
             }
             Evidence::ErrorRate {
                 incoming,
@@ -729,6 +1137,9 @@ fn explain(
                         lead.push_str(&format!(" ({:.1} % -> {:.1} %)", e * 100.0, c * 100.0));
                     }
                     parts.push(downstream(incoming, explained, "pp", 100.0, 1));
+                    if let Evidence::ErrorRate { baselines, .. } = e {
+                        parts.extend(against(baselines));
+                    }
                     led = true;
                 }
             }
@@ -764,6 +1175,12 @@ fn explain(
             }
             Evidence::Depth { .. } => {}
         }
+    }
+    if loaded {
+        parts.push(format!(
+            "its callers send x{:.1} the usual calls",
+            s.req_cur / s.req_exp
+        ));
     }
     if parts.is_empty() {
         lead
@@ -946,6 +1363,158 @@ mod tests {
                 .contains("its own downstream calls unchanged"),
             "{}",
             r.candidates[0].explanation
+        );
+    }
+
+    /// `front → {a, b} → db`, `a → db` and `b → db` with `db` seen by both callers.
+    fn two_callers(
+        a_db: (f64, f64),
+        b_db: (f64, f64),
+        anomalous: &[&str],
+    ) -> (ClusterCatalog, CallGraph) {
+        let cat = catalog(&["front", "a", "b", "db"]);
+        let edge = |x: &str, y: &str, e: f64, c: f64, req: f64| {
+            let mut o = EdgeObservation::new(key(&cat, x, y))
+                .with_requests(req, req)
+                .with_latency(e, c);
+            if anomalous.contains(&format!("{x}>{y}").as_str()) {
+                o = o.with_anomaly(EdgeAnomaly::new(Metric::Latency, c, e, 2.0, ONSET));
+            }
+            o
+        };
+        let g = CallGraph::new(vec![
+            edge("front", "a", 20.0 + a_db.0, 20.0 + a_db.1, 100.0),
+            edge("front", "b", 20.0 + b_db.0, 20.0 + b_db.1, 100.0),
+            edge("a", "db", a_db.0, a_db.1, 100.0),
+            edge("b", "db", b_db.0, b_db.1, 100.0),
+        ])
+        .unwrap();
+        (cat, g)
+    }
+
+    #[test]
+    fn a_slow_link_seen_by_one_caller_is_blamed_on_that_caller() {
+        // a's calls to db are 30 ms slower; b sees db as usual: the delay is on a's side.
+        let (cat, g) = two_callers((5.0, 35.0), (5.0, 5.1), &["front>a", "a>db"]);
+        let r = run(&cat, &g, &[]);
+        assert_eq!(r.candidates[0].name, "a", "{:#?}", r.candidates);
+        let ev = &r.candidates[0].evidence;
+        assert!(
+            ev.iter()
+                .any(|e| matches!(e, Evidence::CallerSide { callee, link_ms, .. }
+                if callee == "db" && (*link_ms - 30.0).abs() < 1e-9)),
+            "{ev:?}"
+        );
+        assert!(
+            r.candidates[0].explanation.contains("caller side"),
+            "{}",
+            r.candidates[0].explanation
+        );
+        let db = cat.id("db").unwrap();
+        assert!(r.rank_of(db).is_none_or(|k| k > 1));
+    }
+
+    #[test]
+    fn a_slow_callee_seen_by_every_caller_is_blamed_on_the_callee() {
+        let (cat, g) = two_callers(
+            (5.0, 35.0),
+            (5.0, 33.0),
+            &["front>a", "a>db", "front>b", "b>db"],
+        );
+        let r = run(&cat, &g, &[]);
+        assert_eq!(r.candidates[0].name, "db", "{:#?}", r.candidates);
+        assert!(!r.candidates.iter().any(|c| {
+            c.evidence
+                .iter()
+                .any(|e| matches!(e, Evidence::CallerSide { .. }))
+        }));
+    }
+
+    #[test]
+    fn a_caller_that_multiplies_its_calls_is_blamed_not_the_loaded_callee() {
+        // a retries db blindly: 5x the calls on the same requests; db, loaded, slows
+        // down and fails.
+        let cat = catalog(&["front", "a", "db"]);
+        let k = |x, y| key(&cat, x, y);
+        let g = CallGraph::new(vec![
+            EdgeObservation::new(k("front", "a"))
+                .with_requests(100.0, 100.0)
+                .with_latency(30.0, 90.0)
+                .with_error_rate(0.0, 0.05)
+                .with_anomaly(EdgeAnomaly::new(Metric::Latency, 90.0, 30.0, 2.0, ONSET)),
+            EdgeObservation::new(k("a", "db"))
+                .with_requests(100.0, 500.0)
+                .with_latency(10.0, 25.0)
+                .with_error_rate(0.0, 0.3)
+                .with_anomaly(EdgeAnomaly::new(Metric::Requests, 500.0, 100.0, 3.0, ONSET))
+                .with_anomaly(EdgeAnomaly::new(Metric::Latency, 25.0, 10.0, 2.0, ONSET))
+                .with_anomaly(EdgeAnomaly::new(Metric::ErrorRate, 0.3, 0.0, 3.0, ONSET)),
+        ])
+        .unwrap();
+        let r = run(&cat, &g, &[]);
+        assert_eq!(r.candidates[0].name, "a", "{:#?}", r.candidates);
+        assert!(r.candidates[0].evidence.iter().any(|e| matches!(
+            e,
+            Evidence::Amplification { outgoing_ratio, incoming_ratio, .. }
+                if (*outgoing_ratio - 5.0).abs() < 1e-9 && (*incoming_ratio - 1.0).abs() < 1e-9
+        )));
+        let db = r.candidates.iter().find(|c| c.name == "db").unwrap();
+        assert!(
+            db.explanation
+                .contains("its callers send x5.0 the usual calls"),
+            "{}",
+            db.explanation
+        );
+    }
+
+    #[test]
+    fn more_calls_per_request_at_the_usual_latency_explain_a_callers_growth() {
+        // b makes 2 calls to c per request instead of 1, each as fast as ever: b's
+        // +10 ms is explained by its calls, not unexplained time inside b.
+        let cat = catalog(&["a", "b", "c"]);
+        let k = |x, y| key(&cat, x, y);
+        let g = CallGraph::new(vec![
+            EdgeObservation::new(k("a", "b"))
+                .with_requests(100.0, 100.0)
+                .with_latency(20.0, 30.0)
+                .with_anomaly(EdgeAnomaly::new(Metric::Latency, 30.0, 20.0, 2.0, ONSET)),
+            EdgeObservation::new(k("b", "c"))
+                .with_requests(100.0, 200.0)
+                .with_latency(10.0, 10.0),
+        ])
+        .unwrap();
+        let r = run(&cat, &g, &[]);
+        let b = r.candidates.iter().find(|c| c.name == "b");
+        assert!(
+            b.is_none_or(|b| !b
+                .evidence
+                .iter()
+                .any(|e| matches!(e, Evidence::Latency { .. }))),
+            "{b:#?}"
+        );
+    }
+
+    #[test]
+    fn evidence_names_the_baseline_behind_its_expectations() {
+        use crate::graph::Delta;
+        let cat = catalog(&["a", "b"]);
+        let mut o = EdgeObservation::new(key(&cat, "a", "b"))
+            .with_requests(100.0, 100.0)
+            .with_anomaly(EdgeAnomaly::new(Metric::Latency, 30.0, 10.0, 2.0, ONSET));
+        o.latency_ms = Delta::new(10.0, 30.0).with_baseline(BaselineKind::Trailing);
+        let r = run(&cat, &CallGraph::new(vec![o]).unwrap(), &[]);
+        let c = &r.candidates[0];
+        assert!(
+            c.evidence
+                .iter()
+                .any(|e| matches!(e, Evidence::Latency { baselines, .. }
+            if baselines == &[BaselineKind::Trailing]))
+        );
+        assert!(
+            c.explanation
+                .contains("against the recent past (trailing baseline)"),
+            "{}",
+            c.explanation
         );
     }
 

@@ -4,7 +4,7 @@ use crate::model::{ClusterCatalog, Direction, Metric, Tick};
 use crate::{Error, Result};
 
 use super::activity::{activity_adjustment, scales_with_activity};
-use super::baseline::{Slots, TrailingLimits, choose, read};
+use super::baseline::{Choice, Slots, TrailingLimits, choose, read};
 use super::config::DetectConfig;
 use super::deviation::{KeyEdges, relative_deviation, small_deviation};
 use super::grubbs::{CriticalValues, SampleStats};
@@ -13,7 +13,7 @@ use super::marks::{MarkContext, ResolvedMarks};
 use super::missing::current_value;
 use super::persistence::{is_large_jump, prior_streak};
 use super::result::{
-    BaselineUsed, DcStorm, FlagPoint, InsufficientBaseline, MissingSeries, Suppressed,
+    BaselineUsed, DcStorm, Expectation, FlagPoint, InsufficientBaseline, MissingSeries, Suppressed,
     SuppressionReason, TickDetections,
 };
 use super::result::{Finding, Subject};
@@ -230,6 +230,12 @@ pub fn detect<V: SeriesView + ?Sized>(
         let key_edge = parts
             .iter()
             .any(|&e| key_edges.contains(&entities[e as usize].edge));
+        if let Plan::Single { entity, .. } = *plan
+            && entities[entity as usize].method.is_none()
+        {
+            out.expectations
+                .push(expectation_of(entity, &choice, &samples, ratio));
+        }
 
         for m in Metric::ALL
             .into_iter()
@@ -418,6 +424,31 @@ pub fn detect<V: SeriesView + ?Sized>(
     });
     out.flags = flags;
     Ok(out)
+}
+
+/// The mean of each metric's chosen baseline, counts scaled by the activity `ratio`.
+fn expectation_of(
+    entity: u32,
+    choice: &Choice,
+    samples: &[Vec<f64>; 4],
+    ratio: Option<f64>,
+) -> Expectation {
+    let mut e = Expectation {
+        entity,
+        values: [None; 4],
+        baselines: [None; 4],
+    };
+    for m in Metric::ALL {
+        let i = m.index();
+        let (Some(used), Some(stats)) = (choice.used[i], SampleStats::from_values(&samples[i]))
+        else {
+            continue;
+        };
+        let scale = ratio.filter(|_| scales_with_activity(m)).unwrap_or(1.0);
+        e.values[i] = Some(stats.mean() * scale);
+        e.baselines[i] = Some(used.kind);
+    }
+    e
 }
 
 fn finding(

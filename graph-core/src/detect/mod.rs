@@ -60,8 +60,8 @@ pub use engine::detect;
 pub use grubbs::{CriticalValues, SampleStats, grubbs_critical};
 pub use marks::{ExclusionWindow, MarkContext, Scope, TrendStart};
 pub use result::{
-    ActivityAdjustment, BaselineKind, BaselineUsed, DcStorm, Endpoint, Finding, FlagPoint,
-    InsufficientBaseline, MissingReason, MissingSeries, Subject, Summary, Suppressed,
+    ActivityAdjustment, BaselineKind, BaselineUsed, DcStorm, Endpoint, Expectation, Finding,
+    FlagPoint, InsufficientBaseline, MissingReason, MissingSeries, Subject, Summary, Suppressed,
     SuppressionReason, TickDetections,
 };
 pub use series::{Cell, CellValue, Column, MethodId, PointFlags, SeriesKey, SeriesView};

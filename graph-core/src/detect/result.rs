@@ -268,8 +268,9 @@ pub struct Summary {
 
 /// The outcome of one detection tick. All lists are in a deterministic order: by
 /// subject (entity order; combined series by their first part) then metric; storms by
-/// data centre name.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// data centre name. Equality and the serialised form leave out the per-edge
+/// expectations, which are a by-product for ranking.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TickDetections {
     /// The tick.
     pub tick: Tick,
@@ -291,6 +292,60 @@ pub struct TickDetections {
     pub summary: Summary,
     /// Non-empty flags per (entity, metric), sorted.
     pub(crate) flags: Vec<FlagPoint>,
+    /// What each tested edge total was expected to be, by entity. Ranking reads these
+    /// so it compares against the same baseline detection chose; not stored.
+    #[serde(skip)]
+    pub(crate) expectations: Vec<Expectation>,
+}
+
+impl PartialEq for TickDetections {
+    fn eq(&self, other: &Self) -> bool {
+        let TickDetections {
+            tick,
+            bucket_width,
+            detections,
+            suppressed,
+            missing,
+            insufficient,
+            storms,
+            activity,
+            summary,
+            flags,
+            expectations: _,
+        } = self;
+        *tick == other.tick
+            && *bucket_width == other.bucket_width
+            && *detections == other.detections
+            && *suppressed == other.suppressed
+            && *missing == other.missing
+            && *insufficient == other.insufficient
+            && *storms == other.storms
+            && *activity == other.activity
+            && *summary == other.summary
+            && *flags == other.flags
+    }
+}
+
+/// The expectation of one edge total's metrics at a tick: the mean of the baseline
+/// detection chose for each metric (counts scaled by the activity ratio), and which
+/// baseline that was. `None` where the metric had no current value or too little
+/// baseline.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Expectation {
+    /// Entity index.
+    pub entity: u32,
+    /// Expected value per metric (index [`Metric::index`]).
+    pub values: [Option<f64>; 4],
+    /// The baseline behind each value.
+    pub baselines: [Option<BaselineKind>; 4],
+}
+
+impl Expectation {
+    /// The expected value of `metric` and its baseline.
+    pub fn get(&self, metric: Metric) -> Option<(f64, BaselineKind)> {
+        let i = metric.index();
+        Some((self.values[i]?, self.baselines[i]?))
+    }
 }
 
 impl TickDetections {
@@ -307,7 +362,20 @@ impl TickDetections {
             activity: None,
             summary: Summary::default(),
             flags: Vec::new(),
+            expectations: Vec::new(),
         }
+    }
+
+    /// What detection expected of edge total `entity` at this tick (see
+    /// [`Expectation`]); `None` when it was not tested.
+    ///
+    /// O(log E) for E tested edge totals.
+    pub fn expectation(&self, entity: usize) -> Option<&Expectation> {
+        let entity = u32::try_from(entity).ok()?;
+        self.expectations
+            .binary_search_by_key(&entity, |e| e.entity)
+            .ok()
+            .map(|i| &self.expectations[i])
     }
 
     /// The flags to store for (`entity`, `metric`) at this tick. In maintenance mode a
