@@ -36,6 +36,10 @@ pub struct TickStats {
 #[derive(Debug, Default)]
 pub struct Analyzer {
     config: std::sync::RwLock<Arc<AnalysisConfig>>,
+    /// Key edges from the configuration file, kept across topology reloads.
+    configured_key_edges: Vec<graph_core::detect::KeyEdge>,
+    /// The latest maintenance switch of each data centre.
+    switches: std::sync::RwLock<BTreeMap<String, crate::maintenance::MaintenanceRecord>>,
     sources: SourcesConfig,
     grace_s: i64,
     cache: Mutex<BTreeMap<Tick, Arc<StoredTick>>>,
@@ -104,6 +108,7 @@ impl Analyzer {
         detection: &DetectionConfig,
     ) -> Self {
         Analyzer {
+            configured_key_edges: config.detect.key_edges.clone(),
             config: std::sync::RwLock::new(Arc::new(config)),
             sources,
             grace_s: detection.grace_s,
@@ -116,12 +121,41 @@ impl Analyzer {
         self.config.read().expect("config lock").clone()
     }
 
-    /// Replaces the key edges (after a topology reload); later analyses use them.
+    /// Replaces the topology's key edges (after a topology reload); later analyses use
+    /// them with the configured ones.
     pub fn set_key_edges(&self, key_edges: Vec<graph_core::detect::KeyEdge>) {
         let mut slot = self.config.write().expect("config lock");
         let mut config = AnalysisConfig::clone(&slot);
-        config.detect.key_edges = key_edges;
+        config.detect.key_edges = self.configured_key_edges.clone();
+        for k in key_edges {
+            if !config.detect.key_edges.contains(&k) {
+                config.detect.key_edges.push(k);
+            }
+        }
         *slot = Arc::new(config);
+    }
+
+    /// The latest maintenance switch of each data centre.
+    pub fn switches(&self) -> BTreeMap<String, crate::maintenance::MaintenanceRecord> {
+        self.switches.read().expect("switches lock").clone()
+    }
+
+    /// Records a maintenance switch; analyses from now on follow it.
+    pub fn switch(&self, record: crate::maintenance::MaintenanceRecord) {
+        let mut s = self.switches.write().expect("switches lock");
+        s.insert(record.dc.clone(), record);
+    }
+
+    /// The configuration analyses of data with `catalog` use: the configured one with
+    /// the maintenance switches applied.
+    pub fn effective_config(&self, catalog: &graph_core::model::ClusterCatalog) -> AnalysisConfig {
+        let mut config = AnalysisConfig::clone(&self.config());
+        config.detect.maintenance = crate::maintenance::effective(
+            &config.detect.maintenance,
+            &self.switches.read().expect("switches lock"),
+            catalog,
+        );
+        config
     }
 
     /// Drops what new data for `ticks` makes stale: cached analyses of those ticks and
@@ -293,9 +327,9 @@ impl Analyzer {
         now: i64,
     ) -> Result<Arc<StoredTick>, AppError> {
         let started = Instant::now();
-        let config = self.config();
         let width = store.bucket_width();
         let registry = self.registry(store)?;
+        let config = self.effective_config(&registry.catalog);
         let persistence = i64::from(config.detect.persistence.ticks.saturating_sub(1));
         let before: Vec<Tick> = (1..=persistence)
             .rev()

@@ -33,6 +33,9 @@ pub struct Config {
     pub jira: JiraConfig,
     /// `[otlp]`
     pub otlp: OtlpConfig,
+    /// `[analysis]`: every threshold of detection, pruning, linking and ranking
+    /// (graph-core's `AnalysisConfig`; see `docs/configuration.md`).
+    pub analysis: graph_core::analyze::AnalysisConfig,
 }
 
 /// `[jira]`: incidents become Jira issues (REST API v2, or v3 with Atlassian Document
@@ -367,6 +370,35 @@ pub struct ServerConfig {
 pub struct StoreConfig {
     /// Folder holding the embedded store file `epicenter.redb`.
     pub data_dir: PathBuf,
+    /// Bucket width of a new store (`5m`, `1m`, `30s`...; it must divide an hour).
+    /// Unset: what the store recorded, or five minutes for a new one. An existing store
+    /// keeps its width: a different one here is refused at start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
+}
+
+impl StoreConfig {
+    /// The configured bucket width, if any.
+    pub fn bucket_width(&self) -> Result<Option<graph_core::model::BucketWidth>, String> {
+        let Some(text) = &self.bucket else {
+            return Ok(None);
+        };
+        let w = graph_core::model::BucketWidth::parse(text)
+            .map_err(|e| format!("store.bucket: {e}"))?;
+        if 3600 % w.seconds() != 0 {
+            return Err(format!(
+                "store.bucket: {text:?} ({} s) must divide an hour",
+                w.seconds()
+            ));
+        }
+        Ok(Some(w))
+    }
+
+    /// Opens the configured store (see [`crate::store::RedbStore::open_with`]).
+    pub fn open(&self) -> anyhow::Result<crate::store::RedbStore> {
+        let width = self.bucket_width().map_err(anyhow::Error::msg)?;
+        Ok(crate::store::RedbStore::open_with(&self.data_dir, width)?)
+    }
 }
 
 impl Default for ServerConfig {
@@ -382,6 +414,7 @@ impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             data_dir: PathBuf::from("data"),
+            bucket: None,
         }
     }
 }
@@ -465,6 +498,11 @@ impl Config {
 
     /// Checks values that parse but make no sense together.
     pub fn validate(&self) -> Result<(), String> {
+        self.store.bucket_width()?;
+        self.analysis
+            .detect
+            .validate()
+            .map_err(|e| format!("analysis.detect: {e}"))?;
         // Durations are added to times: a century bounds every sum.
         const CENTURY_S: i64 = 100 * 365 * 86_400;
         let durations = [

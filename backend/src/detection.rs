@@ -366,6 +366,8 @@ mod tests {
             meta(k: &str) -> Result<Option<u64>, crate::store::StoreError>;
             marks() -> Result<Vec<crate::marks::StoredMark>, crate::store::StoreError>;
             insert_mark(m: &crate::marks::StoredMark) -> Result<u64, crate::store::StoreError>;
+            maintenance_log() -> Result<Vec<crate::maintenance::MaintenanceRecord>, crate::store::StoreError>;
+            append_maintenance(r: &crate::maintenance::MaintenanceRecord) -> Result<u64, crate::store::StoreError>;
             update_mark(m: &crate::marks::StoredMark, v: u64) -> Result<Result<(), Option<crate::marks::StoredMark>>, crate::store::StoreError>;
             user(n: &str) -> Result<Option<crate::store::UserRecord>, crate::store::StoreError>;
             users() -> Result<Vec<crate::store::UserRecord>, crate::store::StoreError>;

@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::ingest::record::parse_line;
 use crate::ingest::service::IngestState;
 use crate::ingest::{CallRecord, Limits};
-use crate::store::{RedbStore, Store};
+use crate::store::Store;
 use crate::topology::Topology;
 
 /// How to import.
@@ -49,11 +49,10 @@ pub fn import_files(
     options: &ImportOptions,
 ) -> anyhow::Result<ImportReport> {
     let started = Instant::now();
-    let store = RedbStore::open(
-        &config.store.data_dir,
-        graph_core::model::BucketWidth::FIVE_MINUTES,
-    )
-    .context("opening the store (is a server running on it?)")?;
+    let store = config
+        .store
+        .open()
+        .context("opening the store (is a server running on it?)")?;
     let topology = match &config.ingest.topology {
         Some(path) => Topology::load(path)?,
         None => Topology::identity(),

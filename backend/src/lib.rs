@@ -26,6 +26,7 @@ pub mod handlers;
 pub mod import;
 pub mod ingest;
 pub mod jira;
+pub mod maintenance;
 pub mod marks;
 pub mod presence;
 pub mod render;
@@ -95,10 +96,7 @@ pub struct AppState {
 impl AppState {
     /// Opens the configured store.
     pub fn open(config: &Config) -> anyhow::Result<Self> {
-        let store = RedbStore::open(
-            &config.store.data_dir,
-            graph_core::model::BucketWidth::FIVE_MINUTES,
-        )?;
+        let store: RedbStore = config.store.open()?;
         Self::with_store(config, Arc::new(store))
     }
 
@@ -108,8 +106,8 @@ impl AppState {
             Some(path) => (topology::Topology::load(path)?, path.display().to_string()),
             None => (topology::Topology::identity(), "identity".to_string()),
         };
-        let mut analysis_config = graph_core::analyze::AnalysisConfig::default();
-        analysis_config.detect.key_edges = topology.detect_key_edges();
+        let analysis_config = config.analysis.clone();
+        let key_edges = topology.detect_key_edges();
         let ingest = ingest::service::IngestState::new(store.as_ref(), topology)
             .map_err(|e| anyhow::anyhow!("{e}"))?
             .with_source(source);
@@ -118,6 +116,10 @@ impl AppState {
             config.sources.clone(),
             &config.detection,
         ));
+        analyzer.set_key_edges(key_edges);
+        for record in maintenance::latest(&store.maintenance_log()?).into_values() {
+            analyzer.switch(record);
+        }
         let detector = Arc::new(detection::Detector::new(
             analyzer.clone(),
             config.detection.clone(),
@@ -176,6 +178,12 @@ pub fn app(state: AppState) -> Router {
         .route("/analysis", get(handlers::analysis::analysis))
         .route("/events", get(handlers::events::events))
         .route("/analysis/run", post(handlers::admin::run))
+        .route("/analysis/config", get(handlers::maintenance::settings))
+        .route("/maintenance", get(handlers::maintenance::list))
+        .route(
+            "/maintenance/{dc}",
+            axum::routing::put(handlers::maintenance::switch),
+        )
         .route("/graph/full", get(handlers::query::full_graph))
         .route("/edges/series", get(handlers::query::edge_series))
         .route("/edges/servers", get(handlers::query::edge_servers))

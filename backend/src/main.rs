@@ -376,10 +376,7 @@ fn open_store(
     if let Some(d) = data_dir {
         config.store.data_dir = d;
     }
-    Ok(epicenter_backend::store::RedbStore::open(
-        &config.store.data_dir,
-        graph_core::model::BucketWidth::FIVE_MINUTES,
-    )?)
+    config.store.open()
 }
 
 fn user(cmd: UserCommand) -> anyhow::Result<()> {
@@ -441,7 +438,7 @@ fn user(cmd: UserCommand) -> anyhow::Result<()> {
 
 fn token(cmd: TokenCommand) -> anyhow::Result<()> {
     use epicenter_backend::auth::{TokenInfo, digest, generate};
-    use epicenter_backend::store::{RedbStore, Store};
+    use epicenter_backend::store::Store;
     let TokenCommand::Create {
         name,
         mut scopes,
@@ -455,10 +452,7 @@ fn token(cmd: TokenCommand) -> anyhow::Result<()> {
     anyhow::ensure!(!name.trim().is_empty(), "--name must not be empty");
     scopes.sort();
     scopes.dedup();
-    let store = RedbStore::open(
-        &config.store.data_dir,
-        graph_core::model::BucketWidth::FIVE_MINUTES,
-    )?;
+    let store = config.store.open()?;
     let secret = generate().map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
     let created = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
@@ -616,6 +610,15 @@ fn prepare_demo(config: &Config, weeks: u32, pinned_end: Option<i64>) -> anyhow:
     use epicenter_backend::demo::{DemoPlan, load_demo, plan};
     use epicenter_backend::store::RedbStore;
     let width = graph_core::model::BucketWidth::FIVE_MINUTES;
+    if let Some(w) = config.store.bucket_width().map_err(anyhow::Error::msg)?
+        && w != width
+    {
+        anyhow::bail!(
+            "the demo is generated at 5-minute buckets, but store.bucket is {} s: \
+             use another data_dir for the demo",
+            w.seconds()
+        );
+    }
     let clock = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs() as i64;

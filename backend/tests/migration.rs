@@ -61,10 +61,12 @@ fn every_record_of_a_schema_5_store_survives_the_migration() {
     );
     let store = RedbStore::open(&data, BucketWidth::FIVE_MINUTES).unwrap();
     assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
-    // Schema 7 only added the table of trace spans held for pairing: the schema-5
-    // file goes through both steps, and the new table is there and empty.
-    assert_eq!(SCHEMA_VERSION, 7, "a new schema needs a new old file");
+    // Schemas 7 and 8 only added tables (trace spans held for pairing, maintenance
+    // switches): the schema-5 file goes through every step, and the new tables are
+    // there and empty.
+    assert_eq!(SCHEMA_VERSION, 8, "a new schema needs a new old file");
     assert!(store.held_spans().unwrap().is_empty());
+    assert!(store.maintenance_log().unwrap().is_empty());
 
     // Tokens, by digest only, with their scopes.
     let a = store.token(&digest(TOKEN_A)).unwrap().unwrap();

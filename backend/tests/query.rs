@@ -248,12 +248,14 @@ async fn every_documented_operation_is_routed_and_every_route_documented() {
         "DELETE /api/v1/session",
         "GET /api/v1/activity",
         "GET /api/v1/analysis",
+        "GET /api/v1/analysis/config",
         "GET /api/v1/changes",
         "GET /api/v1/edges/series",
         "GET /api/v1/edges/servers",
         "GET /api/v1/events",
         "GET /api/v1/graph/full",
         "GET /api/v1/health",
+        "GET /api/v1/maintenance",
         "GET /api/v1/marks",
         "GET /api/v1/openapi.json",
         "GET /api/v1/presence",
@@ -278,6 +280,7 @@ async fn every_documented_operation_is_routed_and_every_route_documented() {
         "POST /api/v1/session",
         "POST /api/v1/topology/reload",
         "POST /v1/traces",
+        "PUT /api/v1/maintenance/{dc}",
     ];
     assert_eq!(documented, routed);
     // Each documented operation reaches a handler: never the catch-all 404, never 405.
@@ -286,12 +289,14 @@ async fn every_documented_operation_is_routed_and_every_route_documented() {
         let path = path
             .replace("{service}", "web")
             .replace("{tick}", "600")
-            .replace("{id}", "1");
+            .replace("{id}", "1")
+            .replace("{dc}", "dc1");
         let url = format!("{}{path}", app.base);
         let res = match method {
             "GET" => app.client.get(&url).send().await.unwrap(),
             "DELETE" => app.client.delete(&url).send().await.unwrap(),
             "PATCH" => app.client.patch(&url).send().await.unwrap(),
+            "PUT" => app.client.put(&url).send().await.unwrap(),
             _ => app.client.post(&url).send().await.unwrap(),
         };
         assert_ne!(res.status(), 405, "{op}");

@@ -824,3 +824,63 @@ async fn a_reviewer_replays_diffs_exports_and_replays_offline() -> anyhow::Resul
     })
     .await
 }
+
+/// The maintenance switch on the screen: alice (write scope) switches dc2 on with a
+/// reason; the header says so, the panel shows who and why (markup in the reason is
+/// text), and an anonymous reader sees the same state but cannot switch.
+#[tokio::test]
+async fn an_on_call_engineer_switches_maintenance_for_one_data_centre() -> anyhow::Result<()> {
+    Harness::run("maintenance", &DEMO, async |h| {
+        h.browser.goto(&h.url("/")).await?;
+        sign_in(&h.browser, "alice", "alice-on-call").await?;
+        h.wait_for_text("[data-test=maintenance-toggle]", "Maintenance")
+            .await?
+            .click()
+            .await?;
+        h.wait_for("[data-test=maintenance-dc][data-dc=dc2][data-on=false]")
+            .await?;
+        h.wait_for("[data-test=maintenance-reason]")
+            .await?
+            .send_keys("<b>rolling</b> update of dc2")
+            .await?;
+        h.wait_for("[data-test=maintenance-dc][data-dc=dc2] [data-test=maintenance-switch]")
+            .await?
+            .click()
+            .await?;
+        h.wait_for("[data-test=maintenance-dc][data-dc=dc2][data-on=true]")
+            .await?;
+        h.wait_for_text("[data-test=maintenance-toggle]", "Maintenance: dc2")
+            .await?;
+        h.wait_for_text("[data-test=maintenance-dc][data-dc=dc2]", "on by alice")
+            .await?;
+        h.wait_for_text(
+            "[data-test=maintenance-dc][data-dc=dc2]",
+            "<b>rolling</b> update of dc2",
+        )
+        .await?;
+        assert_eq!(
+            count(&h.browser, "[data-test=maintenance-panel] b").await?,
+            0
+        );
+
+        let reader = h.another_browser().await?;
+        let outcome = async {
+            reader.goto(&h.url("/")).await?;
+            wait_for_text(
+                &reader,
+                "[data-test=maintenance-toggle]",
+                "Maintenance: dc2",
+            )
+            .await?
+            .click()
+            .await?;
+            wait_for(&reader, "[data-test=maintenance-read-only]").await?;
+            assert_eq!(count(&reader, "[data-test=maintenance-switch]").await?, 0);
+            anyhow::Ok(())
+        }
+        .await;
+        reader.close().await?;
+        outcome
+    })
+    .await
+}

@@ -222,6 +222,7 @@ async fn write_json<T: DeserializeOwned>(
 ) -> Result<T, ApiError> {
     let builder = match method {
         "PATCH" => gloo_net::http::Request::patch(path),
+        "PUT" => gloo_net::http::Request::put(path),
         _ => gloo_net::http::Request::post(path),
     };
     let res = builder
@@ -263,6 +264,27 @@ pub async fn report_presence(
         "/api/v1/presence",
         csrf,
         &serde_json::json!({ "edge": edge }),
+    )
+    .await
+}
+
+/// `GET /api/v1/maintenance`: which data centres are in maintenance mode.
+pub async fn maintenance() -> Result<graph_core::api::MaintenanceView, ApiError> {
+    get_json("/api/v1/maintenance").await
+}
+
+/// `PUT /api/v1/maintenance/{dc}`: switches maintenance mode for one data centre.
+pub async fn switch_maintenance(
+    csrf: &str,
+    dc: &str,
+    on: bool,
+    reason: &str,
+) -> Result<graph_core::api::MaintenanceView, ApiError> {
+    write_json(
+        "PUT",
+        &format!("/api/v1/maintenance/{}", crate::url::encode(dc)),
+        csrf,
+        &serde_json::json!({ "on": on, "reason": reason }),
     )
     .await
 }

@@ -339,6 +339,24 @@ pub fn metric_tag(m: Metric) -> &'static str {
     }
 }
 
+/// The maintenance badge: the data centres in maintenance mode, or `None` when none is.
+///
+/// ```
+/// use graph_core::api::{DcMaintenance, MaintenanceView};
+/// let dc = |name: &str, on| DcMaintenance { dc: name.into(), on, switch: None };
+/// let v = MaintenanceView { dcs: vec![dc("dc1", false), dc("dc2", true)], services: vec![], log: vec![] };
+/// assert_eq!(epicenter_frontend::view_model::maintenance_badge(&v).as_deref(), Some("Maintenance: dc2"));
+/// ```
+pub fn maintenance_badge(view: &graph_core::api::MaintenanceView) -> Option<String> {
+    let on: Vec<&str> = view
+        .dcs
+        .iter()
+        .filter(|d| d.on)
+        .map(|d| d.dc.as_str())
+        .collect();
+    (!on.is_empty()).then(|| format!("Maintenance: {}", on.join(", ")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -119,7 +119,7 @@ fn bench(c: &mut Criterion) {
     let maintenance = DetectConfig {
         maintenance: MaintenanceConfig {
             enabled: true,
-            services: Vec::new(),
+            ..Default::default()
         },
         ..config.clone()
     };

@@ -16,7 +16,7 @@ use crate::snapshot::TickSnapshot;
 
 /// Everything that shapes an analysis besides the data.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct AnalysisConfig {
     /// Detection.
     pub detect: DetectConfig,

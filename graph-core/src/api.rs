@@ -499,3 +499,53 @@ pub struct PresenceView {
     /// The edge they have selected, `caller>callee`.
     pub edge: Option<String>,
 }
+
+/// One switch of the maintenance mode of a data centre, as recorded (an audit record):
+/// `GET /api/v1/maintenance`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaintenanceSwitch {
+    /// Sequence number, from 1.
+    pub seq: u64,
+    /// The data centre.
+    pub dc: String,
+    /// Switched on (true) or off.
+    pub on: bool,
+    /// Who switched it: account or token name.
+    pub by: String,
+    /// When, Unix seconds.
+    pub at: i64,
+    /// Why, in their words.
+    pub reason: String,
+}
+
+/// Whether one data centre is in maintenance mode, and since which switch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DcMaintenance {
+    /// The data centre.
+    pub dc: String,
+    /// In maintenance mode now.
+    pub on: bool,
+    /// The latest switch; `None` when the state comes from the configuration file.
+    pub switch: Option<MaintenanceSwitch>,
+}
+
+/// `GET /api/v1/maintenance`: every known data centre's state and the latest switches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaintenanceView {
+    /// Per data centre, by name.
+    pub dcs: Vec<DcMaintenance>,
+    /// Services the mode is limited to (empty: every split service).
+    pub services: Vec<String>,
+    /// The latest switches, newest first (at most 50).
+    pub log: Vec<MaintenanceSwitch>,
+}
+
+/// `PUT /api/v1/maintenance/{dc}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceRequest {
+    /// On or off.
+    pub on: bool,
+    /// Why (required, at most 500 characters).
+    pub reason: String,
+}

@@ -49,7 +49,7 @@ pub enum Layering {
 
 /// Options of [`layout`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct LayoutConfig {
     /// Layer assignment.
     pub layering: Layering,

@@ -49,7 +49,7 @@ pub struct ConfigChange {
 
 /// Options of [`link`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct LinkConfig {
     /// How long before an onset a change still counts, seconds.
     pub window_s: i64,

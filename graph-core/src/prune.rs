@@ -148,7 +148,7 @@ impl Mark {
 
 /// Options of [`prune`].
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct PruneOptions {
     /// Add the quiet edges within this many hops (either direction) of the anomalous
     /// nodes, as context. 0 keeps only anomalous edges.

@@ -57,7 +57,7 @@ use crate::prune::{EdgeRole, PrunedGraph};
 
 /// Points given to each kind of evidence when it is at its strongest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct RankWeights {
     /// Unexplained latency growth (relative to the largest among the candidates).
     pub latency: f64,
@@ -91,7 +91,7 @@ impl Default for RankWeights {
 
 /// Options of [`rank`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct RankConfig {
     /// Unexplained latency growth below this many ms is no evidence.
     pub min_latency_ms: f64,
@@ -568,7 +568,9 @@ fn accumulate(sums: &mut [Sums], slot: &HashMap<ClusterId, usize>, o: &EdgeObser
         let s = &mut sums[i];
         s.out_edges += 1;
         if let Some(d) = o.latency_ms.change() {
-            s.out_lat_wd += w * d;
+            // A callee answering faster (failing fast, say) never makes the caller's
+            // own growth look larger.
+            s.out_lat_wd += w * d.max(0.0);
         }
         if let (Some(c), Some(e), Some(l)) = (
             o.requests.current(),
@@ -579,7 +581,7 @@ fn accumulate(sums: &mut [Sums], slot: &HashMap<ClusterId, usize>, o: &EdgeObser
             s.out_exp_lexp += e.max(0.0) * l;
         }
         if let Some(d) = o.error_rate.change() {
-            s.out_err_wd += w * d;
+            s.out_err_wd += w * d.max(0.0);
         }
         let surged = o
             .anomalies

@@ -6,6 +6,7 @@ pub mod changes;
 pub mod events;
 pub mod health;
 pub mod ingest;
+pub mod maintenance;
 pub mod marks;
 pub mod metrics;
 pub mod openapi;

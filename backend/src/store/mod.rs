@@ -140,4 +140,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     fn pairs(&self, tick: Tick, entity: Option<u32>) -> Result<Vec<PairRow>, StoreError>;
     /// Deletes everything older than the cutoffs.
     fn prune(&self, cutoffs: &Cutoffs) -> Result<Pruned, StoreError>;
+    /// Every maintenance switch, oldest first.
+    fn maintenance_log(&self) -> Result<Vec<crate::maintenance::MaintenanceRecord>, StoreError>;
+    /// Appends a maintenance switch durably and returns its sequence number (the
+    /// record's own is ignored).
+    fn append_maintenance(
+        &self,
+        record: &crate::maintenance::MaintenanceRecord,
+    ) -> Result<u64, StoreError>;
 }

@@ -23,7 +23,7 @@ use super::{Store, StoreError};
 use crate::marks::StoredMark;
 
 /// Schema version this build writes. Each step up is one function in [`MIGRATIONS`].
-pub const SCHEMA_VERSION: u64 = 7;
+pub const SCHEMA_VERSION: u64 = 8;
 
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 const CLUSTERS: TableDefinition<'_, u32, &str> = TableDefinition::new("clusters");
@@ -58,6 +58,8 @@ const MARKS: TableDefinition<'_, u64, &str> = TableDefinition::new("marks");
 const KEYS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("keys");
 /// trace id ‖ span id -> a span held for pairing (`sources::otlp::Held`, JSON)
 const HELD_SPANS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("held_spans");
+/// sequence -> one maintenance switch (JSON `MaintenanceRecord`), never rewritten
+const MAINTENANCE: TableDefinition<'_, u64, &str> = TableDefinition::new("maintenance");
 
 type Migration = fn(&redb::WriteTransaction) -> Result<(), redb::Error>;
 
@@ -70,6 +72,7 @@ const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] = [
     migrate_4_to_5,
     migrate_5_to_6,
     migrate_6_to_7,
+    migrate_7_to_8,
 ];
 
 fn migrate_0_to_1(tx: &redb::WriteTransaction) -> Result<(), redb::Error> {
@@ -118,6 +121,11 @@ fn migrate_6_to_7(tx: &redb::WriteTransaction) -> Result<(), redb::Error> {
     Ok(())
 }
 
+fn migrate_7_to_8(tx: &redb::WriteTransaction) -> Result<(), redb::Error> {
+    tx.open_table(MAINTENANCE)?;
+    Ok(())
+}
+
 fn json_record<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Backend(format!("{what} record: {e}")))
 }
@@ -161,23 +169,54 @@ impl RedbStore {
     /// Opens (creating if needed) the store in `data_dir` and migrates it to
     /// [`SCHEMA_VERSION`]. A new store records `width`; an existing one must match it.
     pub fn open(data_dir: &Path, width: BucketWidth) -> Result<Self, StoreError> {
+        Self::open_with(data_dir, Some(width))
+    }
+
+    /// Like [`RedbStore::open`], with the width the store recorded when `width` is
+    /// `None` (five minutes for a new store).
+    pub fn open_with(data_dir: &Path, width: Option<BucketWidth>) -> Result<Self, StoreError> {
         let path = data_dir.join(Self::FILE_NAME);
         let open_err = |message: String| StoreError::Open {
             path: path.display().to_string(),
             message,
         };
-        if CHUNK_SECONDS % width.seconds() != 0 {
-            return Err(open_err(format!(
-                "bucket width {} s must divide an hour",
-                width.seconds()
-            )));
+        let divides = |w: BucketWidth| {
+            if CHUNK_SECONDS % w.seconds() == 0 {
+                Ok(w)
+            } else {
+                Err(open_err(format!(
+                    "bucket width {} s must divide an hour",
+                    w.seconds()
+                )))
+            }
+        };
+        if let Some(w) = width {
+            divides(w)?;
         }
         std::fs::create_dir_all(data_dir).map_err(|e| open_err(e.to_string()))?;
         let db = Database::builder()
             .set_cache_size(256 * 1024 * 1024)
             .create(&path)
             .map_err(|e| open_err(e.to_string()))?;
-        let store = RedbStore { db, path, width };
+        let mut store = RedbStore {
+            db,
+            path: path.clone(),
+            width: BucketWidth::FIVE_MINUTES,
+        };
+        store.width = match width {
+            Some(w) => w,
+            None => match store.meta("bucket_width_s")? {
+                Some(s) => u32::try_from(s)
+                    .ok()
+                    .and_then(|s| BucketWidth::new(s).ok())
+                    .map(divides)
+                    .transpose()?
+                    .ok_or_else(|| {
+                        open_err(format!("the store records a bucket width of {s} s"))
+                    })?,
+                None => BucketWidth::FIVE_MINUTES,
+            },
+        };
         store.migrate()?;
         store.check_width()?;
         Ok(store)
@@ -671,6 +710,35 @@ impl Store for RedbStore {
             out.push(json_record("mark", v.value())?);
         }
         Ok(out)
+    }
+
+    fn maintenance_log(&self) -> Result<Vec<crate::maintenance::MaintenanceRecord>, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let t = tx.open_table(MAINTENANCE).map_err(backend)?;
+        let mut out = Vec::new();
+        for row in t.iter().map_err(backend)? {
+            let (_, v) = row.map_err(backend)?;
+            out.push(json_record("maintenance switch", v.value())?);
+        }
+        Ok(out)
+    }
+
+    fn append_maintenance(
+        &self,
+        record: &crate::maintenance::MaintenanceRecord,
+    ) -> Result<u64, StoreError> {
+        let tx = self.db.begin_write().map_err(backend)?;
+        let seq = {
+            let mut t = tx.open_table(MAINTENANCE).map_err(backend)?;
+            let seq = t.last().map_err(backend)?.map_or(1, |(k, _)| k.value() + 1);
+            let mut r = record.clone();
+            r.seq = seq;
+            let json = serde_json::to_string(&r).map_err(|e| StoreError::Backend(e.to_string()))?;
+            t.insert(seq, json.as_str()).map_err(backend)?;
+            seq
+        };
+        tx.commit().map_err(backend)?;
+        Ok(seq)
     }
 
     fn insert_mark(&self, mark: &StoredMark) -> Result<u64, StoreError> {

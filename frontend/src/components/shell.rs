@@ -307,6 +307,7 @@ pub fn Shell() -> impl IntoView {
                 {move || latest.get().map(|a| view! { <MarkTabs analysis=a/> })}
                 <div class="header-right">
                     {move || latest.get().map(|a| view! { <TimeControls analysis=a s=s/> })}
+                    <crate::components::maintenance::Maintenance session=session/>
                     <Account session=session/>
                     {version}
                 </div>

@@ -274,6 +274,9 @@ pub struct MaintenanceConfig {
     pub enabled: bool,
     /// Services under maintenance; empty means every service split per data centre.
     pub services: Vec<String>,
+    /// Data centres under maintenance: only services with a part in one of them are
+    /// summed; empty means every data centre.
+    pub dcs: Vec<String>,
 }
 
 /// Data-centre storm detection.

@@ -88,7 +88,8 @@ enum End {
 
 /// Plans the subjects of a tick. Outside maintenance mode every entity is tested on its
 /// own. In maintenance mode a cluster that is a data-centre part of a service under
-/// maintenance stands for its service, and entities whose ends and method then agree
+/// maintenance (listed, or any, and with a part in a listed data centre, or any) stands
+/// for its service, and entities whose ends and method then agree
 /// are summed; groups of one entity stay single.
 ///
 /// O(E + C) expected for E entities and C clusters.
@@ -100,13 +101,20 @@ pub(crate) fn plan_subjects(
     if !cfg.enabled {
         return Subjects::singles(entities.len());
     }
+    // Services with a part in a data centre under maintenance (all, without a list).
+    let in_dcs: std::collections::HashSet<&str> = catalog
+        .iter()
+        .filter(|(_, c)| c.dc.as_ref().is_some_and(|d| cfg.dcs.contains(d)))
+        .map(|(_, c)| c.service.as_str())
+        .collect();
     let mut services: Vec<&str> = Vec::new();
     let mut service_index: HashMap<&str, u32> = HashMap::new();
     let under: Vec<Option<u32>> = catalog
         .iter()
         .map(|(_, c)| {
-            let split =
-                c.dc.is_some() && (cfg.services.is_empty() || cfg.services.contains(&c.service));
+            let split = c.dc.is_some()
+                && (cfg.services.is_empty() || cfg.services.contains(&c.service))
+                && (cfg.dcs.is_empty() || in_dcs.contains(c.service.as_str()));
             split.then(|| {
                 *service_index.entry(c.service.as_str()).or_insert_with(|| {
                     services.push(c.service.as_str());
@@ -205,7 +213,7 @@ mod tests {
             &catalog(),
             &MaintenanceConfig {
                 enabled: true,
-                services: vec![],
+                ..Default::default()
             },
         );
         assert_eq!(
@@ -251,6 +259,7 @@ mod tests {
         let cfg = MaintenanceConfig {
             enabled: true,
             services: vec!["api".into()],
+            ..Default::default()
         };
         let s = plan_subjects(&entities, &catalog(), &cfg);
         assert!(s.plans.iter().all(|p| matches!(
@@ -260,5 +269,37 @@ mod tests {
                 ..
             }
         )));
+    }
+
+    #[test]
+    fn maintenance_can_be_limited_to_data_centres() {
+        let mut cat = catalog();
+        cat.insert(Cluster {
+            name: "api-dc1".into(),
+            service: "api".into(),
+            dc: Some("dc1".into()),
+            tier: None,
+        });
+        cat.insert(Cluster {
+            name: "api-dc3".into(),
+            service: "api".into(),
+            dc: Some("dc3".into()),
+            tier: None,
+        });
+        // web has parts in dc1 and dc2, api in dc1 and dc3.
+        let entities = [key(0, 2), key(1, 2), key(4, 2), key(5, 2)];
+        let only = |dc: &str| MaintenanceConfig {
+            enabled: true,
+            dcs: vec![dc.into()],
+            ..Default::default()
+        };
+        let summed = |cfg: &MaintenanceConfig| -> Vec<Vec<u32>> {
+            let s = plan_subjects(&entities, &cat, cfg);
+            s.groups.iter().map(|g| g.parts.clone()).collect()
+        };
+        assert_eq!(summed(&only("dc2")), vec![vec![0, 1]], "web only");
+        assert_eq!(summed(&only("dc3")), vec![vec![2, 3]], "api only");
+        assert_eq!(summed(&only("dc1")), vec![vec![0, 1], vec![2, 3]]);
+        assert!(summed(&only("dc9")).is_empty());
     }
 }
