@@ -743,6 +743,8 @@ mod tests {
         assert_eq!(c.detection, d.detection);
         assert_eq!(c.retention, d.retention);
         assert_eq!(c.sources, d.sources);
+        assert_eq!(c.analysis, d.analysis);
+        assert_eq!(c.store.bucket, None);
     }
 
     #[test]

@@ -19,26 +19,7 @@ const ENV: [(&str, &str); 4] = [
 ];
 
 fn token(data: &std::path::Path, name: &str, scope: &str) -> String {
-    let out = Command::new(BIN)
-        .args([
-            "token",
-            "create",
-            "--name",
-            name,
-            "--scope",
-            scope,
-            "--data-dir",
-        ])
-        .arg(data)
-        .envs(ENV)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    support::create_token_with(data, name, scope, &ENV)
 }
 
 async fn put(client: &reqwest::Client, url: &str, token: Option<&str>, body: &str) -> (u16, Value) {

@@ -12,7 +12,25 @@
 //! The node whose incoming calls got slower while its own calls did not explain it is a
 //! likely cause; in a chain `a → b → c` where only `c` slowed down, `U` is about zero for
 //! `a` and `b` and the whole growth for `c`, the deepest node. Error-rate growth is
-//! followed the same way. Further evidence: request-volume drops on the calls into B,
+//! followed the same way. `X` also counts more (or fewer) calls per request at their
+//! usual latency once calls per request moved by `min_fan_out_change`, and a callee that
+//! answers faster (failing fast) never lowers it.
+//!
+//! Real faults take shapes the plain sum misreads, and three corrections follow them:
+//!
+//! * **caller side**: when one incoming link carries nearly all of a node's latency
+//!   growth and its other callers saw none, the delay is on that caller's side of the
+//!   link (its network path, connection pool or client): the growth moves to the caller
+//!   as [`Evidence::CallerSide`];
+//! * **amplification**: a node sending one callee many more calls per request than
+//!   usual (retries, a loop) gets [`Evidence::Amplification`], and a node whose callers
+//!   send it far more calls than usual has its growth divided by that load;
+//! * **induced growth**: a blocking caller's workers wait on a slow or failing callee
+//!   and its own queue grows, so unexplained growth counts only in proportion to the
+//!   share of the incoming growth (latency or errors, whichever more) its callees do not
+//!   explain; errors next to explained latency growth (time-outs) likewise.
+//!
+//! Further evidence: request-volume drops on the calls into B,
 //! whether B's incoming edges went anomalous first (onset order), a config change on B
 //! shortly before onset (from [`crate::link`]), and B's depth in the anomalous
 //! subgraph. Every term, its numbers and its points are listed as [`Evidence`], and a

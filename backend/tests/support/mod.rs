@@ -10,6 +10,16 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_epicenter");
 
 /// Creates an API token `name` with `scope` in the store at `data`, with the CLI.
 pub fn create_token(data: &std::path::Path, name: &str, scope: &str) -> String {
+    create_token_with(data, name, scope, &[])
+}
+
+/// [`create_token`] with environment variables `env` (configuration of the store).
+pub fn create_token_with(
+    data: &std::path::Path,
+    name: &str,
+    scope: &str,
+    env: &[(&str, &str)],
+) -> String {
     let out = std::process::Command::new(BIN)
         .args([
             "token",
@@ -21,6 +31,7 @@ pub fn create_token(data: &std::path::Path, name: &str, scope: &str) -> String {
             "--data-dir",
         ])
         .arg(data)
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     assert!(
