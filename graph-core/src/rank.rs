@@ -657,7 +657,7 @@ pub fn rank_from<'a>(
         accumulate(&mut sums, &slot, o);
     }
 
-    let caller_side = caller_side_moves(&mut sums, &slot, catalog, config);
+    let caller_side = caller_side_moves(&mut sums, &cand, &slot, catalog, config);
 
     let depth = depths(pruned, &slot, cand.len());
     let max_depth = depth.iter().copied().max().unwrap_or(0);
@@ -951,19 +951,16 @@ struct CallerSideFault {
 /// Finds nodes whose latency growth sits on one incoming link while their other callers
 /// saw none (see [`Evidence::CallerSide`]), takes that link's growth out of the node's
 /// sums and returns it for the caller's slot (the largest, when a caller has several).
+/// `cand[i]` is the candidate of `sums[i]`, `slot` the reverse.
 ///
 /// O(V) for V candidates.
 fn caller_side_moves(
     sums: &mut [Sums],
+    cand: &[ClusterId],
     slot: &HashMap<ClusterId, usize>,
     catalog: &ClusterCatalog,
     config: &RankConfig,
 ) -> Vec<Option<CallerSideFault>> {
-    let cand: Vec<ClusterId> = {
-        let mut v: Vec<(ClusterId, usize)> = slot.iter().map(|(c, i)| (*c, *i)).collect();
-        v.sort_by_key(|(_, i)| *i);
-        v.into_iter().map(|(c, _)| c).collect()
-    };
     let mut out: Vec<Option<CallerSideFault>> = vec![None; sums.len()];
     for i in 0..sums.len() {
         let s = sums[i];
