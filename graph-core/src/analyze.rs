@@ -2,14 +2,18 @@
 //! ranking and layout, captured as a [`TickSnapshot`]. The server's detection loop,
 //! `epicenter analyze` and the accuracy tests all run this same pipeline.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
-use crate::detect::{DetectConfig, MarkContext, SeriesView, Subject, TickDetections, detect};
+use crate::detect::{
+    DetectConfig, Finding, MarkContext, SeriesView, Subject, TickDetections, detect,
+};
 use crate::graph::{CallGraph, Delta, EdgeAnomaly, EdgeObservation, TestStats};
 use crate::layout::{Layout, LayoutConfig, layout};
 use crate::link::{ConfigChange, LinkConfig, link};
-use crate::model::{ClusterCatalog, Metric, Tick};
+use crate::model::{ClusterCatalog, EdgeKey, Metric, Tick};
 use crate::prune::{Mark, PruneOptions, prune};
 use crate::rank::{RankConfig, rank};
 use crate::snapshot::TickSnapshot;
@@ -112,6 +116,18 @@ pub fn analyze_tick<V: SeriesView + ?Sized>(
     })
 }
 
+/// The test behind a finding, as an anomaly carries it.
+fn test_stats(f: &Finding) -> TestStats {
+    TestStats {
+        baseline: f.baseline,
+        baseline_mean: f.baseline_mean,
+        baseline_std_dev: f.baseline_std_dev,
+        g: f.g,
+        g_crit: f.g_crit,
+        activity_ratio: f.activity_ratio,
+    }
+}
+
 /// The observation of every edge total with data at `tick`, with the anomalies of
 /// `detections` attached (maintenance-mode sums to each of their parts). Expectations
 /// are detection's ([`TickDetections::expectation`]), each naming its baseline.
@@ -176,16 +192,48 @@ pub fn observe<V: SeriesView + ?Sized>(
             }
             let mut a = EdgeAnomaly::new(f.metric, f.value, f.expected, f.severity.score, f.onset);
             a.rel_deviation = f.relative_deviation;
-            a.test = Some(TestStats {
-                baseline: f.baseline,
-                baseline_mean: f.baseline_mean,
-                baseline_std_dev: f.baseline_std_dev,
-                g: f.g,
-                g_crit: f.g_crit,
-                activity_ratio: f.activity_ratio,
-            });
+            a.test = Some(test_stats(f));
             o.anomalies.push(a);
         }
+    }
+    // A method can be anomalous while its edge's total, which mixes it with the edge's
+    // other methods, is not: the edge is anomalous then too, in that metric, with the
+    // total's own numbers and the method's test.
+    let totals: HashMap<EdgeKey, usize> = entities
+        .iter()
+        .enumerate()
+        .filter(|(_, k)| k.method.is_none())
+        .map(|(i, k)| (k.edge, i))
+        .collect();
+    for f in &detections.detections {
+        let Subject::Series { key, .. } = &f.subject else {
+            continue;
+        };
+        if key.method.is_none() || f.metric == Metric::Errors {
+            continue;
+        }
+        let Some(Some(o)) = totals.get(&key.edge).and_then(|&i| by_entity.get_mut(i)) else {
+            continue;
+        };
+        if o.anomalies.iter().any(|a| a.metric == f.metric) {
+            continue;
+        }
+        let delta = match f.metric {
+            Metric::Latency => &o.latency_ms,
+            Metric::Requests => &o.requests,
+            _ => &o.error_rate,
+        };
+        let (Some(value), Some(expected)) = (delta.current, delta.expected) else {
+            continue;
+        };
+        // Only in the direction the method moved.
+        if (value - expected) * (f.value - f.expected) <= 0.0 {
+            continue;
+        }
+        let mut a = EdgeAnomaly::new(f.metric, value, expected, f.severity.score, f.onset);
+        a.rel_deviation = (expected != 0.0).then(|| (value - expected) / expected);
+        a.test = Some(test_stats(f));
+        o.anomalies.push(a);
     }
     let mut out: Vec<EdgeObservation> = by_entity.into_iter().flatten().collect();
     out.sort_by_key(|o| o.edge);
@@ -199,6 +247,91 @@ mod tests {
     use crate::detect::{BaselineKind, FrameStore, SeriesKey};
     use crate::model::{BucketWidth, Cluster, Counters, EdgeKey};
     use crate::rank::Evidence;
+
+    /// One method of an edge slows down; the edge's total, which mixes it with a slow,
+    /// busy-and-quiet method, is too noisy for the shift to stand out on its own.
+    #[test]
+    fn a_method_that_slows_down_flags_its_edge_when_the_total_does_not() {
+        let mut catalog = ClusterCatalog::new();
+        let mut add = |n: &str| {
+            catalog.insert(Cluster {
+                name: n.into(),
+                service: n.into(),
+                dc: None,
+                tier: None,
+            })
+        };
+        let (web, api) = (add("web"), add("api"));
+        let edge = EdgeKey { src: web, dst: api };
+        let width = BucketWidth::ONE_MINUTE;
+        let start = 1_795_000_200;
+        let onset = start + 120 * 60;
+        let mut view = FrameStore::new(width);
+        let (fast, report) = (view.intern_method("/item"), view.intern_method("/report"));
+        for t in (start..onset + 3 * 60).step_by(60) {
+            let minute = (t - start) / 60;
+            let jitter = 1.0 + 0.01 * ((minute * 7 % 5) as f64 - 2.0);
+            let item_ms = 20.0 * jitter + if t >= onset { 6.0 } else { 0.0 };
+            // Reports come in bursts: 10 to 90 a minute at 400 ms.
+            let reports = 10.0 + (minute * 37 % 9) as f64 * 10.0;
+            let parts = [(fast, 600.0, item_ms), (report, reports, 400.0)];
+            let mut total = Counters {
+                requests: 0.0,
+                errors: 0.0,
+                latency_ms_sum: 0.0,
+            };
+            for (m, requests, ms) in parts {
+                let c = Counters {
+                    requests,
+                    errors: 0.0,
+                    latency_ms_sum: requests * ms,
+                };
+                view.insert(t, SeriesKey::method(edge, m), &c).unwrap();
+                total.requests += c.requests;
+                total.latency_ms_sum += c.latency_ms_sum;
+            }
+            view.insert(t, SeriesKey::edge(edge), &total).unwrap();
+        }
+        let config = AnalysisConfig::default();
+        let mut flagged = None;
+        for t in (onset - 20 * 60..onset + 3 * 60).step_by(60) {
+            let a = analyze_tick(t, &view, &catalog, &config, &Context::default()).unwrap();
+            view.apply_flags(&a.detections).unwrap();
+            let total_flagged =
+                a.detections.detections.iter().any(
+                    |f| matches!(&f.subject, Subject::Series { key, .. } if key.method.is_none()),
+                );
+            assert!(!total_flagged, "the total alone stands out at {t}");
+            let obs = observe(t, &view, &a.detections);
+            let o = obs.iter().find(|o| o.edge == edge).unwrap();
+            let lat = o.anomalies.iter().find(|a| a.metric == Metric::Latency);
+            if t < onset {
+                assert!(lat.is_none(), "a quiet minute is flagged");
+            } else if flagged.is_none() {
+                flagged = lat.map(|a| (t, a.value, a.expected, a.test.clone()));
+            }
+        }
+        let (t, value, expected, test) = flagged.expect("the slow method flags its edge");
+        // With the method's test behind it.
+        let test = test.expect("the anomaly carries the method's test");
+        assert!(test.g > test.g_crit, "{test:?}");
+        assert!((test.baseline_mean - 20.0).abs() < 1.0, "{test:?}");
+        // As soon as the method's streak is long enough to report (three minutes).
+        assert_eq!(t, onset + 2 * 60);
+        // With the total's own numbers.
+        let o = observe(
+            t,
+            &view,
+            &analyze_tick(t, &view, &catalog, &config, &Context::default())
+                .unwrap()
+                .detections,
+        )
+        .into_iter()
+        .find(|o| o.edge == edge)
+        .unwrap();
+        assert_eq!(Some(value), o.latency_ms.current);
+        assert_eq!(Some(expected), o.latency_ms.expected);
+    }
 
     /// A fresh install: two hours of one-minute data, no weeks of history.
     #[test]

@@ -138,8 +138,17 @@ pub struct RankConfig {
     pub caller_side_others: f64,
     /// ... and those other callers carry at least this share of the node's requests.
     pub caller_side_min_weight: f64,
+    /// A node's error-rate growth is put on the caller side of one incoming link (by
+    /// the same shares) only when its other callers would have seen at least this many
+    /// more failed calls had the callee failed every caller alike (at its incoming rate).
+    pub caller_side_min_errors: f64,
     /// Calls out per request growing by less than this (0.5 = +50 %) is no evidence.
     pub min_amplification: f64,
+    /// Callers that each send a node at least `1 + min_amplification` times their usual
+    /// calls per request, two or more carrying at least this share of its usual calls,
+    /// are retrying its failures: no amplification evidence for them, and no load
+    /// discount for it.
+    pub retry_share: f64,
     /// How much unexplained latency growth is discounted by the share of the incoming
     /// growth the node's callees explain (0: not at all, 1: fully).
     pub induced_discount: f64,
@@ -162,7 +171,9 @@ impl Default for RankConfig {
             caller_side_share: 0.8,
             caller_side_others: 0.2,
             caller_side_min_weight: 0.1,
+            caller_side_min_errors: 3.0,
             min_amplification: 0.5,
+            retry_share: 0.8,
             min_fan_out_change: 0.1,
             induced_discount: 1.0,
         }
@@ -205,6 +216,24 @@ pub enum Evidence {
         others_ms: f64,
         /// What the link adds to each request into the node, ms.
         per_request_ms: f64,
+        /// Points.
+        points: f64,
+    },
+    /// The node's calls to one callee fail more often while the callee's other callers,
+    /// with calls enough to have seen it, saw no more failures: the failures are made
+    /// on the node's side of that link (its time-outs, retry policy, exhausted pool or
+    /// network path), not by the callee.
+    CallerSideErrors {
+        /// The link.
+        edge: EdgeKey,
+        /// The callee's name.
+        callee: String,
+        /// Error-rate change of the link.
+        link: f64,
+        /// Request-weighted error-rate change of the callee's other incoming calls.
+        others: f64,
+        /// Failed calls on the link per request into the node, more than usual.
+        per_request: f64,
         /// Points.
         points: f64,
     },
@@ -292,6 +321,7 @@ impl Evidence {
         match self {
             Evidence::Latency { points, .. }
             | Evidence::CallerSide { points, .. }
+            | Evidence::CallerSideErrors { points, .. }
             | Evidence::Amplification { points, .. }
             | Evidence::ErrorRate { points, .. }
             | Evidence::RequestDrop { points, .. }
@@ -419,9 +449,17 @@ pub struct Sums {
     err_baselines: u8,
     #[serde(skip_serializing_if = "is_zero_u8")]
     req_baselines: u8,
+    #[serde(skip_serializing_if = "is_zero_u32")]
+    err_edges: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    err_top: Option<Top>,
+    #[serde(skip_serializing_if = "is_zero")]
+    out_err_flagged_wd: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    surge_dst: Option<ClusterId>,
 }
 
-/// The incoming edge that added the most latency to a node.
+/// The incoming edge that added the most latency (or errors) to a node.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 struct Top {
     src: ClusterId,
@@ -555,11 +593,21 @@ fn accumulate(sums: &mut [Sums], slot: &HashMap<ClusterId, usize>, o: &EdgeObser
             }
         }
         if let Some(d) = o.error_rate.change() {
+            let wexp = w * o.error_rate.expected().unwrap_or(0.0);
             s.err_w += w;
             s.err_wd += w * d;
-            s.err_wexp += w * o.error_rate.expected().unwrap_or(0.0);
+            s.err_wexp += wexp;
             s.err_wcur += w * o.error_rate.current().unwrap_or(0.0);
+            s.err_edges += 1;
             s.err_baselines |= baseline_bit(o.error_rate.baseline);
+            if s.err_top.is_none_or(|t| w * d > t.wd) {
+                s.err_top = Some(Top {
+                    src: o.edge.src,
+                    w,
+                    wd: w * d,
+                    wexp,
+                });
+            }
         }
         if let (Some(c), Some(e)) = (o.requests.current(), o.requests.expected()) {
             s.req_cur += c.max(0.0);
@@ -600,6 +648,12 @@ fn accumulate(sums: &mut [Sums], slot: &HashMap<ClusterId, usize>, o: &EdgeObser
         }
         if let Some(d) = o.error_rate.change() {
             s.out_err_wd += w * d.max(0.0);
+            if o.anomalies
+                .iter()
+                .any(|a| matches!(a.metric, Metric::ErrorRate | Metric::Errors))
+            {
+                s.out_err_flagged_wd += w * d.max(0.0);
+            }
         }
         let surged = o
             .anomalies
@@ -618,6 +672,7 @@ fn accumulate(sums: &mut [Sums], slot: &HashMap<ClusterId, usize>, o: &EdgeObser
             if surged && e > 0.0 && c / e > s.surge_ratio {
                 s.surge_ratio = c / e;
                 s.surge_excess = c - e;
+                s.surge_dst = Some(o.edge.dst);
             }
         }
     }
@@ -653,11 +708,14 @@ pub fn rank_from<'a>(
         .into_iter()
         .filter(|c| slot.contains_key(&c.cluster))
         .collect();
-    for o in inside {
+    let inside: Vec<&EdgeObservation> = inside.collect();
+    for o in &inside {
         accumulate(&mut sums, &slot, o);
     }
+    let retried = retried_by_all(&inside, &sums, &slot, config);
 
     let caller_side = caller_side_moves(&mut sums, &cand, &slot, catalog, config);
+    let caller_side_errors = caller_side_error_moves(&mut sums, &cand, &slot, catalog, config);
 
     let depth = depths(pruned, &slot, cand.len());
     let max_depth = depth.iter().copied().max().unwrap_or(0);
@@ -718,10 +776,19 @@ pub fn rank_from<'a>(
                     Some(s.err_wcur / s.err_w),
                 )
             });
+            // Failures of the node's callees that its callers do not see (retried,
+            // or answered with a fallback) still cost it time: flagged failures out
+            // beyond those passed on count as explaining its growth.
+            let flagged_out = if s.in_w > 0.0 {
+                s.out_err_flagged_wd / s.in_w
+            } else {
+                0.0
+            };
             let err_explained = match err_growth {
                 Some((incoming, explained, ..)) if incoming >= config.min_error_rate => {
                     (explained / incoming).clamp(0.0, 1.0)
                 }
+                _ if flagged_out >= config.min_error_rate => 1.0,
                 _ => 0.0,
             };
             let err = err_growth.filter(|&(_, _, u, _, _)| u >= config.min_error_rate);
@@ -741,13 +808,14 @@ pub fn rank_from<'a>(
     // growth counts divided by the load.
     let load: Vec<f64> = sums
         .iter()
-        .map(|s| {
+        .enumerate()
+        .map(|(i, s)| {
             let ratio = if s.req_exp > 0.0 {
                 s.req_cur / s.req_exp
             } else {
                 1.0
             };
-            if s.surge_in && ratio >= 1.0 + config.min_amplification {
+            if s.surge_in && ratio >= 1.0 + config.min_amplification && !retried[i] {
                 ratio
             } else {
                 1.0
@@ -773,6 +841,7 @@ pub fn rank_from<'a>(
     let max_err = raw
         .iter()
         .filter_map(|r| r.err.map(|g| timeouts(g.2, r.lat_explained)))
+        .chain(caller_side_errors.iter().flatten().map(|c| c.per_request))
         .fold(0.0, f64::max);
 
     let w = &config.weights;
@@ -804,6 +873,16 @@ pub fn rank_from<'a>(
                 others_ms: c.others_ms,
                 per_request_ms: c.per_request_ms,
                 points: share(w.latency * c.per_request_ms, max_u),
+            });
+        }
+        if let Some(c) = &caller_side_errors[i] {
+            ev.push(Evidence::CallerSideErrors {
+                edge: c.edge,
+                callee: c.callee.clone(),
+                link: c.link,
+                others: c.others,
+                per_request: c.per_request,
+                points: share(w.error_rate * c.per_request, max_err),
             });
         }
         if let Some((incoming, explained, u, expected, current)) = r.err {
@@ -841,7 +920,13 @@ pub fn rank_from<'a>(
             // Full points when it hurts: the callee or the node itself got slower or
             // fails.
             let hurts = s.surge_hurts || s.lat_anomaly_in || s.err_anomaly_in;
-            if amp >= 1.0 + config.min_amplification && more >= 0.5 * s.surge_excess {
+            // Every caller of the callee sending it more calls per request is their
+            // answer to its failures (retries), not one caller's own doing.
+            let answer = s
+                .surge_dst
+                .and_then(|d| slot.get(&d))
+                .is_some_and(|&j| retried[j]);
+            if amp >= 1.0 + config.min_amplification && more >= 0.5 * s.surge_excess && !answer {
                 let harm = if hurts { 1.0 } else { 0.5 };
                 ev.push(Evidence::Amplification {
                     incoming_ratio,
@@ -875,6 +960,7 @@ pub fn rank_from<'a>(
                 e,
                 Evidence::Latency { .. }
                     | Evidence::CallerSide { .. }
+                    | Evidence::CallerSideErrors { .. }
                     | Evidence::Amplification { .. }
                     | Evidence::ErrorRate { .. }
                     | Evidence::RequestDrop { .. }
@@ -893,7 +979,7 @@ pub fn rank_from<'a>(
         }
         let score = ev.iter().map(Evidence::points).sum::<f64>();
         let name = cluster_name(catalog, cluster);
-        let explanation = explain(&name, s, &ev, first_onset, pruned, config);
+        let explanation = explain(&name, s, &ev, first_onset, pruned, retried[i], config);
         out.push(Candidate {
             rank: 0,
             cluster,
@@ -1019,6 +1105,137 @@ fn caller_side_moves(
     out
 }
 
+/// Per candidate: whether its callers answer its failures with retries, all of them. That
+/// is so when at least two callers send it at least `1 + min_amplification` times their
+/// usual calls per request and carry at least `retry_share` of its usual calls; one
+/// caller alone doing so is that caller's own doing (a retry storm, a loop).
+///
+/// O(E) for E edges in `inside`.
+fn retried_by_all(
+    inside: &[&EdgeObservation],
+    sums: &[Sums],
+    slot: &HashMap<ClusterId, usize>,
+    config: &RankConfig,
+) -> Vec<bool> {
+    let n = sums.len();
+    let (mut all, mut amplified) = (vec![0.0; n], vec![0.0; n]);
+    let mut amplifiers = vec![0u32; n];
+    for o in inside {
+        if o.edge.src == o.edge.dst {
+            continue;
+        }
+        let (Some(&x), Some(&j)) = (slot.get(&o.edge.src), slot.get(&o.edge.dst)) else {
+            continue;
+        };
+        let (Some(c), Some(e)) = (o.requests.current(), o.requests.expected()) else {
+            continue;
+        };
+        let caller = &sums[x];
+        if e <= 0.0 || caller.req_exp <= 0.0 || caller.req_cur <= 0.0 {
+            continue;
+        }
+        all[j] += e;
+        let per_request = (c / e) / (caller.req_cur / caller.req_exp);
+        if per_request >= 1.0 + config.min_amplification {
+            amplified[j] += e;
+            amplifiers[j] += 1;
+        }
+    }
+    (0..n)
+        .map(|j| amplifiers[j] >= 2 && amplified[j] >= config.retry_share * all[j])
+        .collect()
+}
+
+/// A caller-side error fault found on one link.
+#[derive(Debug, Clone)]
+struct CallerSideErrorFault {
+    edge: EdgeKey,
+    callee: String,
+    link: f64,
+    others: f64,
+    per_request: f64,
+}
+
+/// Finds nodes whose error-rate growth sits on one incoming link while their other
+/// callers, with calls enough to have seen it, saw none (see
+/// [`Evidence::CallerSideErrors`]). Takes that link's growth out of the node's incoming
+/// sums and out of the caller's explained failures (they are the caller's own), and
+/// returns it for the caller's slot (the largest, when a caller has several).
+///
+/// O(V) for V candidates.
+fn caller_side_error_moves(
+    sums: &mut [Sums],
+    cand: &[ClusterId],
+    slot: &HashMap<ClusterId, usize>,
+    catalog: &ClusterCatalog,
+    config: &RankConfig,
+) -> Vec<Option<CallerSideErrorFault>> {
+    let mut out: Vec<Option<CallerSideErrorFault>> = vec![None; sums.len()];
+    for i in 0..sums.len() {
+        let s = sums[i];
+        let Some(top) = s.err_top else { continue };
+        if s.err_edges < 2 || top.wd <= 0.0 || top.w <= 0.0 || !s.err_anomaly_in {
+            continue;
+        }
+        let others_w = s.err_w - top.w;
+        // Only growth that would be evidence against the callee moves to a caller.
+        if others_w < config.caller_side_min_weight * s.err_w
+            || s.err_wd < config.min_error_rate * s.err_w
+        {
+            continue;
+        }
+        let link = top.wd / top.w;
+        let others = (s.err_wd - top.wd) / others_w;
+        if top.wd < config.caller_side_share * s.err_wd
+            || others > config.caller_side_others * link
+            || others_w * s.err_wd / s.err_w < config.caller_side_min_errors
+        {
+            continue;
+        }
+        let Some(&x) = slot.get(&top.src) else {
+            continue;
+        };
+        if x == i {
+            continue;
+        }
+        let caller_in = sums[x].in_w;
+        let per_request = if caller_in > 0.0 {
+            top.wd / caller_in
+        } else {
+            link
+        };
+        if per_request < config.min_error_rate {
+            continue;
+        }
+        let s = &mut sums[i];
+        s.err_w -= top.w;
+        s.err_wd -= top.wd;
+        s.err_wexp -= top.wexp;
+        s.err_wcur -= top.wexp + top.wd;
+        s.err_top = None;
+        let c = &mut sums[x];
+        c.out_err_wd = (c.out_err_wd - top.wd).max(0.0);
+        c.out_err_flagged_wd = (c.out_err_flagged_wd - top.wd).max(0.0);
+        let fault = CallerSideErrorFault {
+            edge: EdgeKey {
+                src: top.src,
+                dst: cand[i],
+            },
+            callee: cluster_name(catalog, cand[i]),
+            link,
+            others,
+            per_request,
+        };
+        if out[x]
+            .as_ref()
+            .is_none_or(|f| f.per_request < fault.per_request)
+        {
+            out[x] = Some(fault);
+        }
+    }
+    out
+}
+
 /// The name of `id`, or `cluster N` when the catalog does not know it.
 fn cluster_name(catalog: &ClusterCatalog, id: ClusterId) -> String {
     if (id.0 as usize) < catalog.len() {
@@ -1082,6 +1299,7 @@ fn explain(
     evidence: &[Evidence],
     first_onset: Option<Tick>,
     pruned: &PrunedGraph,
+    retried: bool,
     config: &RankConfig,
 ) -> String {
     let mut lead = format!("calls into {name}");
@@ -1126,6 +1344,18 @@ fn explain(
             } => {
                 parts.push(format!(
                     "its calls to {callee} {link_ms:+.1} ms while {callee}'s other callers saw {others_ms:+.1} ms (caller side: network, pool or client)"
+                ));
+            }
+            Evidence::CallerSideErrors {
+                ref callee,
+                link,
+                others,
+                ..
+            } => {
+                parts.push(format!(
+                    "its calls to {callee} error rate {:+.1} pp while {callee}'s other callers saw {:+.1} pp (caller side: time-outs, retries, pool or network)",
+                    link * 100.0,
+                    others * 100.0
                 ));
             }
             Evidence::Amplification {
@@ -1194,10 +1424,12 @@ fn explain(
         }
     }
     if loaded {
-        parts.push(format!(
-            "its callers send x{:.1} the usual calls",
-            s.req_cur / s.req_exp
-        ));
+        let r = s.req_cur / s.req_exp;
+        parts.push(if retried {
+            format!("its callers retry it: x{r:.1} the usual calls")
+        } else {
+            format!("its callers send x{r:.1} the usual calls")
+        });
     }
     if parts.is_empty() {
         lead
@@ -1509,6 +1741,116 @@ mod tests {
                 .any(|e| matches!(e, Evidence::Latency { .. }))),
             "{b:#?}"
         );
+    }
+
+    /// `front` calls `a` and `b`, both call `db`: `a>db` fails at `a_err` and `b>db` at
+    /// `b_err` on `b_req` calls (both usually at 0), every failing link flagged.
+    fn failing_links(a_err: f64, b_err: f64, b_req: f64) -> (ClusterCatalog, CallGraph) {
+        let cat = catalog(&["front", "a", "b", "db"]);
+        let k = |x, y| key(&cat, x, y);
+        let link = |x, y, req: f64, err: f64| {
+            let o = EdgeObservation::new(k(x, y))
+                .with_requests(req, req)
+                .with_latency(5.0, 5.0)
+                .with_error_rate(0.0, err);
+            if err > 0.0 {
+                o.with_anomaly(EdgeAnomaly::new(Metric::ErrorRate, err, 0.0, 3.0, ONSET))
+            } else {
+                o
+            }
+        };
+        let g = CallGraph::new(vec![
+            link("front", "a", 100.0, a_err / 3.0),
+            link("front", "b", b_req, b_err / 3.0),
+            link("a", "db", 100.0, a_err),
+            link("b", "db", b_req, b_err),
+        ])
+        .unwrap();
+        (cat, g)
+    }
+
+    #[test]
+    fn failures_made_on_one_callers_side_are_blamed_on_that_caller() {
+        // a's calls to db fail 30 % of the time (its time-outs, its pool); b makes as many
+        // calls to db and sees none fail: db answers, a gives up.
+        let (cat, g) = failing_links(0.3, 0.0, 100.0);
+        let r = run(&cat, &g, &[]);
+        assert_eq!(r.candidates[0].name, "a", "{:#?}", r.candidates);
+        let a = &r.candidates[0];
+        assert!(
+            a.evidence.iter().any(|e| matches!(e,
+                Evidence::CallerSideErrors { callee, link, others, .. }
+                    if callee == "db" && (*link - 0.3).abs() < 1e-9 && others.abs() < 1e-9)),
+            "{:?}",
+            a.evidence
+        );
+        // Its own failures are not explained away by the link it fails itself.
+        assert!(
+            a.evidence.iter().any(
+                |e| matches!(e, Evidence::ErrorRate { unexplained, .. } if *unexplained > 0.09)
+            ),
+            "{:?}",
+            a.evidence
+        );
+        assert!(a.explanation.contains("caller side"), "{}", a.explanation);
+        let db = cat.id("db").unwrap();
+        assert!(r.rank_of(db).is_none(), "{:#?}", r.candidates);
+    }
+
+    #[test]
+    fn failures_seen_by_every_caller_or_unseeable_by_the_others_stay_on_the_callee() {
+        // Both callers see db fail: db's.
+        let (cat, g) = failing_links(0.3, 0.28, 100.0);
+        let r = run(&cat, &g, &[]);
+        assert_eq!(r.candidates[0].name, "db", "{:#?}", r.candidates);
+        // b makes 12 calls: had db failed every caller alike (at 18 %), b would have seen
+        // 2.1 failures, too few to tell.
+        let (cat, g) = failing_links(0.2, 0.0, 12.0);
+        let r = run(&cat, &g, &[]);
+        assert_eq!(r.candidates[0].name, "db", "{:#?}", r.candidates);
+        assert!(!r.candidates.iter().any(|c| {
+            c.evidence
+                .iter()
+                .any(|e| matches!(e, Evidence::CallerSideErrors { .. }))
+        }));
+    }
+
+    #[test]
+    fn a_killed_replica_retried_by_its_callers_outranks_the_slower_callers() {
+        // db lost a replica: half its calls are refused, fast. a and b retry after a
+        // back-off, so their callers see no failures, only a and b getting slower.
+        let cat = catalog(&["front", "a", "b", "db"]);
+        let k = |x, y| key(&cat, x, y);
+        let slower = |x, y| {
+            EdgeObservation::new(k(x, y))
+                .with_requests(100.0, 100.0)
+                .with_latency(20.0, 60.0)
+                .with_error_rate(0.0, 0.0)
+                .with_anomaly(EdgeAnomaly::new(Metric::Latency, 60.0, 20.0, 3.0, ONSET))
+        };
+        let refused = |x, y| {
+            EdgeObservation::new(k(x, y))
+                .with_requests(100.0, 200.0)
+                .with_latency(2.0, 1.0)
+                .with_error_rate(0.0, 0.5)
+                .with_anomaly(EdgeAnomaly::new(Metric::ErrorRate, 0.5, 0.0, 5.0, ONSET))
+        };
+        let g = CallGraph::new(vec![
+            slower("front", "a"),
+            slower("front", "b"),
+            refused("a", "db"),
+            refused("b", "db"),
+        ])
+        .unwrap();
+        let r = run(&cat, &g, &[]);
+        assert_eq!(r.candidates[0].name, "db", "{:#?}", r.candidates);
+        for caller in ["a", "b"] {
+            let c = r.candidates.iter().find(|c| c.name == caller);
+            assert!(
+                c.is_none_or(|c| c.score < r.candidates[0].score / 2.0),
+                "{c:#?}"
+            );
+        }
     }
 
     #[test]
