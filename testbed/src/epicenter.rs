@@ -55,6 +55,15 @@ pub struct EpicenterSetup {
 }
 
 impl EpicenterSetup {
+    /// The testbed's settings for `bucket_s`-second buckets.
+    pub fn for_bucket(bucket_s: u64) -> EpicenterSetup {
+        EpicenterSetup {
+            bucket_s,
+            grace_s: 2,
+            pair_window_s: 5,
+        }
+    }
+
     /// The config file for a store and a front-end folder under `dir`.
     pub fn config(&self, dir: &Path) -> String {
         let b = self.bucket_s;
@@ -83,6 +92,15 @@ min_samples = 8
 
 [analysis.detect.persistence]
 ticks = 2
+
+[analysis.detect.metrics.latency]
+min_relative_deviation = 0.1
+
+# Time runs compressed: a fault every few buckets. A change counts from three buckets
+# before an onset to the end of the onset's own bucket (the defaults: twelve and one).
+[analysis.link]
+window_s = {link_window}
+grace_s = {b}
 "#,
             static_dir = toml_str(&dir.join("no-front-end")),
             data_dir = toml_str(&dir.join("data")),
@@ -90,6 +108,7 @@ ticks = 2
             pair = self.pair_window_s,
             window = 12 * b,
             episode = 6 * b,
+            link_window = 3 * b,
         )
     }
 }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use epicenter_testbed::orchestrator::{RunArgs, run};
+use epicenter_testbed::orchestrator::{RunArgs, run, score};
 use epicenter_testbed::{epicenter, service};
 
 #[derive(Parser, Debug)]
@@ -48,6 +48,19 @@ enum Cmd {
         /// Buckets of recovery after each fault.
         #[arg(long, default_value_t = 6)]
         recovery_buckets: u32,
+        /// Buckets before a fault the naive rankers take the mean of.
+        #[arg(long, default_value_t = 4)]
+        baseline_buckets: u32,
+    },
+    /// Analyse a finished run again, from the store it left in OUT/data, and score it
+    /// against its labels (rewrites OUT/report.json and OUT/report.md).
+    Score {
+        /// The folder a `testbed run` wrote.
+        #[arg(long)]
+        out: PathBuf,
+        /// The epicenter binary (default: next to this one, or $EPICENTER_BIN).
+        #[arg(long)]
+        epicenter: Option<PathBuf>,
         /// Buckets before a fault the naive rankers take the mean of.
         #[arg(long, default_value_t = 4)]
         baseline_buckets: u32,
@@ -103,6 +116,22 @@ fn main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()?;
             rt.block_on(service::run(&plan, &service, &instance, port))
+        }
+        Cmd::Score {
+            out,
+            epicenter: explicit,
+            baseline_buckets,
+        } => {
+            let exe = std::env::current_exe()?;
+            let from_env = std::env::var_os("EPICENTER_BIN").map(PathBuf::from);
+            let epicenter = epicenter::locate(explicit.as_deref(), from_env.as_deref(), &exe)?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            let report = rt.block_on(score(&out, &epicenter, baseline_buckets))?;
+            print!("{}", report.markdown());
+            Ok(())
         }
         Cmd::Run {
             faults,

@@ -4,7 +4,7 @@
 //! rankers.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -226,19 +226,21 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
     std::fs::create_dir_all(&args.out)?;
     let logs = args.out.join("logs");
     std::fs::create_dir_all(&logs)?;
+    // Epicenter's store stays in `out/data`, so `testbed score` can analyse the run again.
+    anyhow::ensure!(
+        !args.out.join("data").exists(),
+        "{} already holds a run's store: give a new --out, or re-score that run with `testbed score --out {}`",
+        args.out.join("data").display(),
+        args.out.display()
+    );
     let work = tempfile::tempdir()?;
-    let setup = EpicenterSetup {
-        bucket_s: args.bucket_s,
-        grace_s: 2,
-        pair_window_s: 5,
-    };
+    let setup = EpicenterSetup::for_bucket(args.bucket_s);
     let epicenter = Epicenter::start(
         &args.epicenter,
-        work.path(),
+        &args.out,
         &setup,
         &logs.join("epicenter.log"),
     )?;
-    std::fs::write(args.out.join("epicenter.toml"), setup.config(work.path()))?;
     log(format!("epicenter at {}", epicenter.url));
 
     let specs = services();
@@ -401,11 +403,42 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
     tokio::time::sleep(Duration::from_secs(setup.pair_window_s + setup.grace_s + 1)).await;
 
     let report = evaluate(&world.epicenter, &labels, args.baseline_buckets).await?;
-    std::fs::write(
-        args.out.join("report.json"),
-        serde_json::to_vec_pretty(&report)?,
-    )?;
-    std::fs::write(args.out.join("report.md"), report.markdown())?;
+    write_report(&args.out, &report)?;
+    Ok(report)
+}
+
+fn write_report(out: &Path, report: &Report) -> anyhow::Result<()> {
+    std::fs::write(out.join("report.json"), serde_json::to_vec_pretty(report)?)?;
+    std::fs::write(out.join("report.md"), report.markdown())?;
+    Ok(())
+}
+
+/// `testbed score`: starts `epicenter` on the store a run left in `out/data`, analyses
+/// the run again and scores it against its labels, replacing the report. Changes to the
+/// ranker are measured this way on the very same calls.
+pub async fn score(out: &Path, epicenter: &Path, baseline_buckets: u32) -> anyhow::Result<Report> {
+    let labels_path = out.join("labels.json");
+    let labels: Labels = serde_json::from_slice(
+        &std::fs::read(&labels_path)
+            .with_context(|| format!("reading {}", labels_path.display()))?,
+    )
+    .with_context(|| format!("{} is not a run's labels", labels_path.display()))?;
+    anyhow::ensure!(
+        out.join("data").is_dir(),
+        "{} holds no store (runs before stores were kept cannot be re-scored)",
+        out.display()
+    );
+    let logs = out.join("logs");
+    std::fs::create_dir_all(&logs)?;
+    let setup = EpicenterSetup::for_bucket(labels.bucket_s);
+    let e = Epicenter::start(epicenter, out, &setup, &logs.join("epicenter-score.log"))?;
+    log(format!(
+        "epicenter at {} on {}",
+        e.url,
+        out.join("data").display()
+    ));
+    let report = evaluate(&e, &labels, baseline_buckets).await?;
+    write_report(out, &report)?;
     Ok(report)
 }
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use epicenter_testbed::epicenter;
 use epicenter_testbed::eval::{RANKERS, Report};
 use epicenter_testbed::faults::{FaultKind, Labels, plan};
-use epicenter_testbed::orchestrator::{RunArgs, run};
+use epicenter_testbed::orchestrator::{RunArgs, run, score};
 use epicenter_testbed::topology::services;
 
 /// Epicenter's AC@3 over the seven faults of this run must be at least this. Measured 6 of
@@ -48,7 +48,7 @@ async fn a_seeded_run_labels_every_fault_and_ranks_causes() {
         baseline_buckets: 3,
     };
     let started = std::time::Instant::now();
-    let report = run(args).await.expect("the run completes");
+    let report = run(args.clone()).await.expect("the run completes");
     eprintln!("{}", report.markdown());
     eprintln!("wall time {:?}", started.elapsed());
 
@@ -108,6 +108,19 @@ async fn a_seeded_run_labels_every_fault_and_ranks_causes() {
         ac3 >= EPICENTER_AC3_FLOOR,
         "Epicenter's AC@3 fell to {ac3:.2} (floor {EPICENTER_AC3_FLOOR})"
     );
+
+    // The run's store stays behind, and analysing it again gives the same report.
+    let again = score(out.path(), &epicenter_bin(), 3)
+        .await
+        .expect("the run re-scores from its store");
+    assert_eq!(
+        again, report,
+        "re-scoring the same store changed the report"
+    );
+    let err = run(RunArgs { faults: 1, ..args })
+        .await
+        .expect_err("a second run into the same folder is refused");
+    assert!(err.to_string().contains("testbed score"), "{err}");
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(p: &Path) -> T {
