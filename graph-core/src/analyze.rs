@@ -245,23 +245,32 @@ pub fn observe<V: SeriesView + ?Sized>(
 mod tests {
     use super::*;
     use crate::detect::{BaselineKind, FrameStore, SeriesKey};
-    use crate::model::{BucketWidth, Cluster, Counters, EdgeKey};
+    use crate::model::{BucketWidth, Cluster, ClusterId, Counters, EdgeKey};
     use crate::rank::Evidence;
+
+    /// A catalog of one cluster per service, and their ids in order.
+    fn catalog_of(names: &[&str]) -> (ClusterCatalog, Vec<ClusterId>) {
+        let mut catalog = ClusterCatalog::new();
+        let ids = names
+            .iter()
+            .map(|n| {
+                catalog.insert(Cluster {
+                    name: (*n).into(),
+                    service: (*n).into(),
+                    dc: None,
+                    tier: None,
+                })
+            })
+            .collect();
+        (catalog, ids)
+    }
 
     /// One method of an edge slows down; the edge's total, which mixes it with a slow,
     /// busy-and-quiet method, is too noisy for the shift to stand out on its own.
     #[test]
     fn a_method_that_slows_down_flags_its_edge_when_the_total_does_not() {
-        let mut catalog = ClusterCatalog::new();
-        let mut add = |n: &str| {
-            catalog.insert(Cluster {
-                name: n.into(),
-                service: n.into(),
-                dc: None,
-                tier: None,
-            })
-        };
-        let (web, api) = (add("web"), add("api"));
+        let (catalog, ids) = catalog_of(&["web", "api"]);
+        let (web, api) = (ids[0], ids[1]);
         let edge = EdgeKey { src: web, dst: api };
         let width = BucketWidth::ONE_MINUTE;
         let start = 1_795_000_200;
@@ -308,7 +317,7 @@ mod tests {
             if t < onset {
                 assert!(lat.is_none(), "a quiet minute is flagged");
             } else if flagged.is_none() {
-                flagged = lat.map(|a| (t, a.value, a.expected, a.test.clone()));
+                flagged = lat.map(|a| (t, a.value, a.expected, a.test));
             }
         }
         let (t, value, expected, test) = flagged.expect("the slow method flags its edge");
@@ -336,16 +345,8 @@ mod tests {
     /// A fresh install: two hours of one-minute data, no weeks of history.
     #[test]
     fn ranks_root_causes_from_the_first_hours_against_the_trailing_baseline() {
-        let mut catalog = ClusterCatalog::new();
-        let mut add = |n: &str| {
-            catalog.insert(Cluster {
-                name: n.into(),
-                service: n.into(),
-                dc: None,
-                tier: None,
-            })
-        };
-        let (web, api, db, cache) = (add("web"), add("api"), add("db"), add("cache"));
+        let (catalog, ids) = catalog_of(&["web", "api", "db", "cache"]);
+        let (web, api, db, cache) = (ids[0], ids[1], ids[2], ids[3]);
         let edges = [
             (web, api, 40.0),
             (api, db, 12.0),

@@ -833,7 +833,7 @@ pub fn rank_from<'a>(
     let max_u = raw
         .iter()
         .filter_map(|r| r.lat.map(|g| induced(g, r.err_explained)))
-        .chain(caller_side.iter().flatten().map(|c| c.per_request_ms))
+        .chain(caller_side.iter().flatten().map(|c| c.per_request))
         .fold(0.0, f64::max);
     // Errors next to latency growth the callees explain are mostly time-outs of calls
     // waiting on them: likewise discounted.
@@ -869,10 +869,10 @@ pub fn rank_from<'a>(
             ev.push(Evidence::CallerSide {
                 edge: c.edge,
                 callee: c.callee.clone(),
-                link_ms: c.link_ms,
-                others_ms: c.others_ms,
-                per_request_ms: c.per_request_ms,
-                points: share(w.latency * c.per_request_ms, max_u),
+                link_ms: c.link,
+                others_ms: c.others,
+                per_request_ms: c.per_request,
+                points: share(w.latency * c.per_request, max_u),
             });
         }
         if let Some(c) = &caller_side_errors[i] {
@@ -1024,14 +1024,87 @@ fn fan_out_change(s: &Sums, config: &RankConfig) -> f64 {
     now - usual
 }
 
-/// A caller-side fault found on one link.
+/// Growth in one metric on one incoming link of a node that its other callers did not
+/// see, put on the caller's side of the link.
 #[derive(Debug, Clone)]
 struct CallerSideFault {
     edge: EdgeKey,
     callee: String,
-    link_ms: f64,
-    others_ms: f64,
-    per_request_ms: f64,
+    /// The link's change.
+    link: f64,
+    /// The other callers' request-weighted change.
+    others: f64,
+    /// The link's change per request into the caller.
+    per_request: f64,
+}
+
+/// One metric's sums over a node's incoming edges, as [`one_link`] reads them.
+#[derive(Debug, Clone, Copy)]
+struct IncomingSums {
+    w: f64,
+    wd: f64,
+    edges: u32,
+    top: Option<Top>,
+    anomalous: bool,
+}
+
+/// The caller's slot, the link and the fault when node `i`'s growth in one metric sits
+/// on one incoming link: it carries at least `caller_side_share` of the growth, the
+/// node's other callers changed by at most `caller_side_others` of the link's change, and
+/// they carry at least `caller_side_min_weight` of its calls.
+fn one_link(
+    i: usize,
+    into: IncomingSums,
+    sums: &[Sums],
+    cand: &[ClusterId],
+    slot: &HashMap<ClusterId, usize>,
+    catalog: &ClusterCatalog,
+    config: &RankConfig,
+) -> Option<(usize, Top, CallerSideFault)> {
+    let top = into.top?;
+    if into.edges < 2 || top.wd <= 0.0 || top.w <= 0.0 || !into.anomalous || into.wd <= 0.0 {
+        return None;
+    }
+    let others_w = into.w - top.w;
+    if others_w < config.caller_side_min_weight * into.w {
+        return None;
+    }
+    let link = top.wd / top.w;
+    let others = (into.wd - top.wd) / others_w;
+    if top.wd < config.caller_side_share * into.wd || others > config.caller_side_others * link {
+        return None;
+    }
+    let x = *slot.get(&top.src)?;
+    if x == i {
+        return None;
+    }
+    let caller_in = sums[x].in_w;
+    let per_request = if caller_in > 0.0 {
+        top.wd / caller_in
+    } else {
+        link
+    };
+    let fault = CallerSideFault {
+        edge: EdgeKey {
+            src: top.src,
+            dst: cand[i],
+        },
+        callee: cluster_name(catalog, cand[i]),
+        link,
+        others,
+        per_request,
+    };
+    Some((x, top, fault))
+}
+
+/// Keeps `fault` for caller `x` when it is the largest so far.
+fn keep_largest(out: &mut [Option<CallerSideFault>], x: usize, fault: CallerSideFault) {
+    if out[x]
+        .as_ref()
+        .is_none_or(|f| f.per_request < fault.per_request)
+    {
+        out[x] = Some(fault);
+    }
 }
 
 /// Finds nodes whose latency growth sits on one incoming link while their other callers
@@ -1050,33 +1123,17 @@ fn caller_side_moves(
     let mut out: Vec<Option<CallerSideFault>> = vec![None; sums.len()];
     for i in 0..sums.len() {
         let s = sums[i];
-        let Some(top) = s.lat_top else { continue };
-        if s.lat_edges < 2 || top.wd <= 0.0 || top.w <= 0.0 || !s.lat_anomaly_in {
-            continue;
-        }
-        let others_w = s.lat_w - top.w;
-        if others_w < config.caller_side_min_weight * s.lat_w || s.lat_wd <= 0.0 {
-            continue;
-        }
-        let link = top.wd / top.w;
-        let others = (s.lat_wd - top.wd) / others_w;
-        if top.wd < config.caller_side_share * s.lat_wd || others > config.caller_side_others * link
-        {
-            continue;
-        }
-        let Some(&x) = slot.get(&top.src) else {
+        let into = IncomingSums {
+            w: s.lat_w,
+            wd: s.lat_wd,
+            edges: s.lat_edges,
+            top: s.lat_top,
+            anomalous: s.lat_anomaly_in,
+        };
+        let Some((x, top, fault)) = one_link(i, into, sums, cand, slot, catalog, config) else {
             continue;
         };
-        if x == i {
-            continue;
-        }
-        let caller_in = sums[x].in_w;
-        let per_request_ms = if caller_in > 0.0 {
-            top.wd / caller_in
-        } else {
-            link
-        };
-        if per_request_ms < config.min_latency_ms {
+        if fault.per_request < config.min_latency_ms {
             continue;
         }
         let s = &mut sums[i];
@@ -1085,22 +1142,7 @@ fn caller_side_moves(
         s.lat_wexp -= top.wexp;
         s.lat_wcur -= top.wexp + top.wd;
         s.lat_top = None;
-        let fault = CallerSideFault {
-            edge: EdgeKey {
-                src: top.src,
-                dst: cand[i],
-            },
-            callee: cluster_name(catalog, cand[i]),
-            link_ms: link,
-            others_ms: others,
-            per_request_ms,
-        };
-        if out[x]
-            .as_ref()
-            .is_none_or(|f| f.per_request_ms < fault.per_request_ms)
-        {
-            out[x] = Some(fault);
-        }
+        keep_largest(&mut out, x, fault);
     }
     out
 }
@@ -1146,16 +1188,6 @@ fn retried_by_all(
         .collect()
 }
 
-/// A caller-side error fault found on one link.
-#[derive(Debug, Clone)]
-struct CallerSideErrorFault {
-    edge: EdgeKey,
-    callee: String,
-    link: f64,
-    others: f64,
-    per_request: f64,
-}
-
 /// Finds nodes whose error-rate growth sits on one incoming link while their other
 /// callers, with calls enough to have seen it, saw none (see
 /// [`Evidence::CallerSideErrors`]). Takes that link's growth out of the node's incoming
@@ -1169,42 +1201,29 @@ fn caller_side_error_moves(
     slot: &HashMap<ClusterId, usize>,
     catalog: &ClusterCatalog,
     config: &RankConfig,
-) -> Vec<Option<CallerSideErrorFault>> {
-    let mut out: Vec<Option<CallerSideErrorFault>> = vec![None; sums.len()];
+) -> Vec<Option<CallerSideFault>> {
+    let mut out: Vec<Option<CallerSideFault>> = vec![None; sums.len()];
     for i in 0..sums.len() {
         let s = sums[i];
-        let Some(top) = s.err_top else { continue };
-        if s.err_edges < 2 || top.wd <= 0.0 || top.w <= 0.0 || !s.err_anomaly_in {
-            continue;
-        }
-        let others_w = s.err_w - top.w;
         // Only growth that would be evidence against the callee moves to a caller.
-        if others_w < config.caller_side_min_weight * s.err_w
-            || s.err_wd < config.min_error_rate * s.err_w
-        {
+        if s.err_wd < config.min_error_rate * s.err_w {
             continue;
         }
-        let link = top.wd / top.w;
-        let others = (s.err_wd - top.wd) / others_w;
-        if top.wd < config.caller_side_share * s.err_wd
-            || others > config.caller_side_others * link
-            || others_w * s.err_wd / s.err_w < config.caller_side_min_errors
-        {
-            continue;
-        }
-        let Some(&x) = slot.get(&top.src) else {
+        let into = IncomingSums {
+            w: s.err_w,
+            wd: s.err_wd,
+            edges: s.err_edges,
+            top: s.err_top,
+            anomalous: s.err_anomaly_in,
+        };
+        let Some((x, top, fault)) = one_link(i, into, sums, cand, slot, catalog, config) else {
             continue;
         };
-        if x == i {
-            continue;
-        }
-        let caller_in = sums[x].in_w;
-        let per_request = if caller_in > 0.0 {
-            top.wd / caller_in
-        } else {
-            link
-        };
-        if per_request < config.min_error_rate {
+        // Had the callee failed every caller alike, would the others have seen enough?
+        let others_would_see = (s.err_w - top.w) * s.err_wd / s.err_w;
+        if others_would_see < config.caller_side_min_errors
+            || fault.per_request < config.min_error_rate
+        {
             continue;
         }
         let s = &mut sums[i];
@@ -1216,22 +1235,7 @@ fn caller_side_error_moves(
         let c = &mut sums[x];
         c.out_err_wd = (c.out_err_wd - top.wd).max(0.0);
         c.out_err_flagged_wd = (c.out_err_flagged_wd - top.wd).max(0.0);
-        let fault = CallerSideErrorFault {
-            edge: EdgeKey {
-                src: top.src,
-                dst: cand[i],
-            },
-            callee: cluster_name(catalog, cand[i]),
-            link,
-            others,
-            per_request,
-        };
-        if out[x]
-            .as_ref()
-            .is_none_or(|f| f.per_request < fault.per_request)
-        {
-            out[x] = Some(fault);
-        }
+        keep_largest(&mut out, x, fault);
     }
     out
 }
