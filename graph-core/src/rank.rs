@@ -1160,7 +1160,7 @@ fn retried_by_all(
     config: &RankConfig,
 ) -> Vec<bool> {
     let n = sums.len();
-    let (mut all, mut amplified) = (vec![0.0; n], vec![0.0; n]);
+    let mut amplified = vec![0.0; n];
     let mut amplifiers = vec![0u32; n];
     for o in inside {
         if o.edge.src == o.edge.dst {
@@ -1176,7 +1176,6 @@ fn retried_by_all(
         if e <= 0.0 || caller.req_exp <= 0.0 || caller.req_cur <= 0.0 {
             continue;
         }
-        all[j] += e;
         let per_request = (c / e) / (caller.req_cur / caller.req_exp);
         if per_request >= 1.0 + config.min_amplification {
             amplified[j] += e;
@@ -1184,7 +1183,8 @@ fn retried_by_all(
         }
     }
     (0..n)
-        .map(|j| amplifiers[j] >= 2 && amplified[j] >= config.retry_share * all[j])
+        // Against every call it usually gets, over edges outside the ranking too.
+        .map(|j| amplifiers[j] >= 2 && amplified[j] >= config.retry_share * sums[j].req_exp)
         .collect()
 }
 

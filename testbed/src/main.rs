@@ -95,6 +95,20 @@ fn parse_secs(s: &str) -> Result<u64, String> {
     }
 }
 
+/// The `epicenter` binary: `--epicenter`, else `$EPICENTER_BIN`, else next to this one.
+fn epicenter_bin(explicit: Option<&std::path::Path>) -> anyhow::Result<PathBuf> {
+    let from_env = std::env::var_os("EPICENTER_BIN").map(PathBuf::from);
+    epicenter::locate(explicit, from_env.as_deref(), &std::env::current_exe()?)
+}
+
+/// The two-thread runtime every command runs on.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
@@ -111,25 +125,15 @@ fn main() -> anyhow::Result<()> {
                     std::process::exit(0);
                 });
             }
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()?;
-            rt.block_on(service::run(&plan, &service, &instance, port))
+            runtime()?.block_on(service::run(&plan, &service, &instance, port))
         }
         Cmd::Score {
             out,
             epicenter: explicit,
             baseline_buckets,
         } => {
-            let exe = std::env::current_exe()?;
-            let from_env = std::env::var_os("EPICENTER_BIN").map(PathBuf::from);
-            let epicenter = epicenter::locate(explicit.as_deref(), from_env.as_deref(), &exe)?;
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()?;
-            let report = rt.block_on(score(&out, &epicenter, baseline_buckets))?;
+            let epicenter = epicenter_bin(explicit.as_deref())?;
+            let report = runtime()?.block_on(score(&out, &epicenter, baseline_buckets))?;
             print!("{}", report.markdown());
             Ok(())
         }
@@ -145,27 +149,21 @@ fn main() -> anyhow::Result<()> {
             recovery_buckets,
             baseline_buckets,
         } => {
-            let exe = std::env::current_exe()?;
-            let from_env = std::env::var_os("EPICENTER_BIN").map(PathBuf::from);
-            let epicenter = epicenter::locate(explicit.as_deref(), from_env.as_deref(), &exe)?;
+            let epicenter = epicenter_bin(explicit.as_deref())?;
             let args = RunArgs {
                 faults,
                 seed,
                 out,
                 bucket_s: bucket,
                 epicenter,
-                service_bin: exe,
+                service_bin: std::env::current_exe()?,
                 rate,
                 warmup_buckets,
                 fault_buckets,
                 recovery_buckets,
                 baseline_buckets,
             };
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()?;
-            let report = rt.block_on(async {
+            let report = runtime()?.block_on(async {
                 tokio::select! {
                     r = run(args) => r,
                     _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
