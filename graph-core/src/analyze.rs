@@ -2,8 +2,6 @@
 //! ranking and layout, captured as a [`TickSnapshot`]. The server's detection loop,
 //! `epicenter analyze` and the accuracy tests all run this same pipeline.
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
@@ -13,7 +11,7 @@ use crate::detect::{
 use crate::graph::{CallGraph, Delta, EdgeAnomaly, EdgeObservation, TestStats};
 use crate::layout::{Layout, LayoutConfig, layout};
 use crate::link::{ConfigChange, LinkConfig, link};
-use crate::model::{ClusterCatalog, EdgeKey, Metric, Tick};
+use crate::model::{ClusterCatalog, Metric, Tick};
 use crate::prune::{Mark, PruneOptions, prune};
 use crate::rank::{RankConfig, rank};
 use crate::snapshot::TickSnapshot;
@@ -196,15 +194,12 @@ pub fn observe<V: SeriesView + ?Sized>(
             o.anomalies.push(a);
         }
     }
+    let mut out: Vec<EdgeObservation> = by_entity.into_iter().flatten().collect();
+    out.sort_by_key(|o| o.edge);
+    out.dedup_by_key(|o| o.edge);
     // A method can be anomalous while its edge's total, which mixes it with the edge's
     // other methods, is not: the edge is anomalous then too, in that metric, with the
     // total's own numbers and the method's test.
-    let totals: HashMap<EdgeKey, usize> = entities
-        .iter()
-        .enumerate()
-        .filter(|(_, k)| k.method.is_none())
-        .map(|(i, k)| (k.edge, i))
-        .collect();
     for f in &detections.detections {
         let Subject::Series { key, .. } = &f.subject else {
             continue;
@@ -212,9 +207,10 @@ pub fn observe<V: SeriesView + ?Sized>(
         if key.method.is_none() || f.metric == Metric::Errors {
             continue;
         }
-        let Some(Some(o)) = totals.get(&key.edge).and_then(|&i| by_entity.get_mut(i)) else {
+        let Ok(at) = out.binary_search_by_key(&key.edge, |o| o.edge) else {
             continue;
         };
+        let o = &mut out[at];
         if o.anomalies.iter().any(|a| a.metric == f.metric) {
             continue;
         }
@@ -235,9 +231,6 @@ pub fn observe<V: SeriesView + ?Sized>(
         a.test = Some(test_stats(f));
         o.anomalies.push(a);
     }
-    let mut out: Vec<EdgeObservation> = by_entity.into_iter().flatten().collect();
-    out.sort_by_key(|o| o.edge);
-    out.dedup_by_key(|o| o.edge);
     out
 }
 
