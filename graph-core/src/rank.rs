@@ -134,7 +134,7 @@ pub struct RankConfig {
     /// link carries at least this share of it...
     pub caller_side_share: f64,
     /// ... the callee's other callers changed by at most this share of the link's
-    /// change...
+    /// change (latency: each relative to its usual latency)...
     pub caller_side_others: f64,
     /// ... and those other callers carry at least this share of the node's requests.
     pub caller_side_min_weight: f64,
@@ -149,6 +149,10 @@ pub struct RankConfig {
     /// are retrying its failures: no amplification evidence for them, and no load
     /// discount for it.
     pub retry_share: f64,
+    /// One caller alone doing so is retrying the node's failures too when those failures
+    /// are fast: the failed calls took on average under this share of the link's usual
+    /// latency (refused, not timed out), so the caller's impatience did not cause them.
+    pub fast_failure_share: f64,
     /// How much unexplained latency growth is discounted by the share of the incoming
     /// growth the node's callees explain (0: not at all, 1: fully).
     pub induced_discount: f64,
@@ -174,6 +178,7 @@ impl Default for RankConfig {
             caller_side_min_errors: 3.0,
             min_amplification: 0.5,
             retry_share: 0.8,
+            fast_failure_share: 0.25,
             min_fan_out_change: 0.1,
             induced_discount: 1.0,
         }
@@ -1043,6 +1048,9 @@ struct CallerSideFault {
 struct IncomingSums {
     w: f64,
     wd: f64,
+    /// Weighted expectations, when changes compare relative to them (latency: a callee
+    /// that slows down slows every caller's calls in proportion to their usual time).
+    wexp: Option<f64>,
     edges: u32,
     top: Option<Top>,
     anomalous: bool,
@@ -1050,8 +1058,9 @@ struct IncomingSums {
 
 /// The caller's slot, the link and the fault when node `i`'s growth in one metric sits
 /// on one incoming link: it carries at least `caller_side_share` of the growth, the
-/// node's other callers changed by at most `caller_side_others` of the link's change, and
-/// they carry at least `caller_side_min_weight` of its calls.
+/// node's other callers changed by at most `caller_side_others` of the link's change
+/// (relative to each side's expectation when `into.wexp` is given), and they carry at
+/// least `caller_side_min_weight` of its calls.
 fn one_link(
     i: usize,
     into: IncomingSums,
@@ -1071,7 +1080,15 @@ fn one_link(
     }
     let link = top.wd / top.w;
     let others = (into.wd - top.wd) / others_w;
-    if top.wd < config.caller_side_share * into.wd || others > config.caller_side_others * link {
+    let (link_change, others_change) = match into.wexp {
+        Some(wexp) if top.wexp > 0.0 && wexp - top.wexp > 0.0 => {
+            (top.wd / top.wexp, (into.wd - top.wd) / (wexp - top.wexp))
+        }
+        _ => (link, others),
+    };
+    if top.wd < config.caller_side_share * into.wd
+        || others_change > config.caller_side_others * link_change
+    {
         return None;
     }
     let x = *slot.get(&top.src)?;
@@ -1126,6 +1143,7 @@ fn caller_side_moves(
         let into = IncomingSums {
             w: s.lat_w,
             wd: s.lat_wd,
+            wexp: Some(s.lat_wexp),
             edges: s.lat_edges,
             top: s.lat_top,
             anomalous: s.lat_anomaly_in,
@@ -1147,10 +1165,12 @@ fn caller_side_moves(
     out
 }
 
-/// Per candidate: whether its callers answer its failures with retries, all of them. That
-/// is so when at least two callers send it at least `1 + min_amplification` times their
-/// usual calls per request and carry at least `retry_share` of its usual calls; one
-/// caller alone doing so is that caller's own doing (a retry storm, a loop).
+/// Per candidate: whether its callers answer its failures with retries. That is so when
+/// callers that each send it at least `1 + min_amplification` times their usual calls per
+/// request carry at least `retry_share` of its usual calls, and either there are two or
+/// more of them, or its failures on their links are fast (see [`fast_failures`]). One
+/// caller alone whose calls fail slowly is that caller's own doing: a retry storm whose
+/// time-outs cut calls short, a loop.
 ///
 /// O(E) for E edges in `inside`.
 fn retried_by_all(
@@ -1161,6 +1181,7 @@ fn retried_by_all(
 ) -> Vec<bool> {
     let n = sums.len();
     let mut amplified = vec![0.0; n];
+    let mut fast = vec![0.0; n];
     let mut amplifiers = vec![0u32; n];
     for o in inside {
         if o.edge.src == o.edge.dst {
@@ -1180,12 +1201,46 @@ fn retried_by_all(
         if per_request >= 1.0 + config.min_amplification {
             amplified[j] += e;
             amplifiers[j] += 1;
+            if fast_failures(o, per_request, config) {
+                fast[j] += e;
+            }
         }
     }
     (0..n)
         // Against every call it usually gets, over edges outside the ranking too.
-        .map(|j| amplifiers[j] >= 2 && amplified[j] >= config.retry_share * sums[j].req_exp)
+        .map(|j| {
+            let enough = config.retry_share * sums[j].req_exp;
+            (amplifiers[j] >= 2 && amplified[j] >= enough) || (fast[j] > 0.0 && fast[j] >= enough)
+        })
         .collect()
+}
+
+/// Whether the link's calls now fail often enough to explain `per_request` times the
+/// usual calls as retries, and fail fast.
+///
+/// Retrying each failure until it succeeds takes `1 / (1 − f)` attempts per call at error
+/// rate `f`; the new failures must reach half of the rate that explains `per_request`
+/// (retries are often capped, counts are noisy). With the calls that succeed taking their
+/// usual latency `l0`, the failed ones took `(l − (1 − f)·l0) / f` on average: fast when
+/// under `fast_failure_share · l0`. A callee that refuses (a dead replica, load shedding,
+/// an error it returns at once) fails fast; a caller's time-out below the callee's usual
+/// latency fails calls slowly.
+///
+/// O(1).
+fn fast_failures(o: &EdgeObservation, per_request: f64, config: &RankConfig) -> bool {
+    let (Some(f), Some(l), Some(l0)) = (
+        o.error_rate.current(),
+        o.latency_ms.current(),
+        o.latency_ms.expected(),
+    ) else {
+        return false;
+    };
+    let f0 = o.error_rate.expected().unwrap_or(0.0);
+    if f <= 0.0 || f - f0 < 0.5 * (1.0 - 1.0 / per_request) || l0 <= 0.0 {
+        return false;
+    }
+    let failed = (l - (1.0 - f) * l0) / f;
+    failed < config.fast_failure_share * l0
 }
 
 /// Finds nodes whose error-rate growth sits on one incoming link while their other
@@ -1212,6 +1267,8 @@ fn caller_side_error_moves(
         let into = IncomingSums {
             w: s.err_w,
             wd: s.err_wd,
+            // Error rates usually sit near zero: compared as they are.
+            wexp: None,
             edges: s.err_edges,
             top: s.err_top,
             anomalous: s.err_anomaly_in,
@@ -1684,6 +1741,24 @@ mod tests {
     }
 
     #[test]
+    fn a_callee_that_slows_every_call_in_proportion_is_blamed_on_the_callee() {
+        // db takes twice as long for everyone: a's heavy queries gain 40 ms, b's light
+        // ones 3 ms. In ms b barely moved; relative to their usual time both doubled.
+        let (cat, g) = two_callers(
+            (40.0, 80.0),
+            (3.0, 6.0),
+            &["front>a", "a>db", "front>b", "b>db"],
+        );
+        let r = run(&cat, &g, &[]);
+        assert_eq!(r.candidates[0].name, "db", "{:#?}", r.candidates);
+        assert!(!r.candidates.iter().any(|c| {
+            c.evidence
+                .iter()
+                .any(|e| matches!(e, Evidence::CallerSide { .. }))
+        }));
+    }
+
+    #[test]
     fn a_caller_that_multiplies_its_calls_is_blamed_not_the_loaded_callee() {
         // a retries db blindly: 5x the calls on the same requests; db, loaded, slows
         // down and fails.
@@ -1817,6 +1892,68 @@ mod tests {
                 .iter()
                 .any(|e| matches!(e, Evidence::CallerSideErrors { .. }))
         }));
+    }
+
+    /// front → checkout → payments, as a live run saw them: checkout is payments' only
+    /// caller and sends it `calls` per request where it sent 20, which fail at `fail`
+    /// and take `ms` on average where they took 10 ms.
+    fn single_caller_retries(calls: f64, fail: f64, ms: f64) -> Ranking {
+        let cat = catalog(&["front", "checkout", "payments"]);
+        let k = |x, y| key(&cat, x, y);
+        let g = CallGraph::new(vec![
+            EdgeObservation::new(k("front", "checkout"))
+                .with_requests(20.0, 20.0)
+                .with_latency(45.0, 65.0)
+                .with_error_rate(0.0, 0.04)
+                .with_anomaly(EdgeAnomaly::new(Metric::ErrorRate, 0.04, 0.0, 3.0, ONSET)),
+            EdgeObservation::new(k("checkout", "payments"))
+                .with_requests(20.0, calls)
+                .with_latency(10.0, ms)
+                .with_error_rate(0.0, fail)
+                .with_anomaly(EdgeAnomaly::new(Metric::Requests, calls, 20.0, 4.0, ONSET))
+                .with_anomaly(EdgeAnomaly::new(Metric::ErrorRate, fail, 0.0, 5.0, ONSET)),
+        ])
+        .unwrap();
+        run(&cat, &g, &[])
+    }
+
+    #[test]
+    fn one_caller_retrying_fast_failures_leaves_the_cause_on_the_callee() {
+        // A dead replica refuses half the calls at once; checkout retries them.
+        let r = single_caller_retries(46.0, 0.48, 5.5);
+        assert_eq!(r.candidates[0].name, "payments", "{:#?}", r.candidates);
+        let checkout = r.candidates.iter().find(|c| c.name == "checkout");
+        assert!(
+            checkout.is_none_or(|c| !c
+                .evidence
+                .iter()
+                .any(|e| matches!(e, Evidence::Amplification { .. }))),
+            "{checkout:#?}"
+        );
+        assert!(
+            r.candidates[0].explanation.contains("its callers retry it"),
+            "{}",
+            r.candidates[0].explanation
+        );
+    }
+
+    #[test]
+    fn one_caller_whose_calls_fail_slowly_or_too_rarely_is_the_storm() {
+        // Time-outs at 8 ms cut calls that take 10 ms short: the failures are slow.
+        let slow = single_caller_retries(200.0, 0.98, 8.0);
+        // Fast failures, but far too few to explain ten times the calls.
+        let rare = single_caller_retries(200.0, 0.2, 8.0);
+        for r in [slow, rare] {
+            assert_eq!(r.candidates[0].name, "checkout", "{:#?}", r.candidates);
+            assert!(
+                r.candidates[0]
+                    .evidence
+                    .iter()
+                    .any(|e| matches!(e, Evidence::Amplification { .. })),
+                "{:#?}",
+                r.candidates
+            );
+        }
     }
 
     #[test]

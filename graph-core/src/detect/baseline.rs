@@ -181,7 +181,11 @@ impl TrailingLimits {
 
 /// Appends the trailing baseline of `metric` to `out`: skips back over the current
 /// episode (consecutive candidate or anomalous buckets right before the tick, at most
-/// `max_episode`), then takes the usable values of the next `window` buckets.
+/// `max_episode`), then takes the usable values of the next `window` buckets. Older
+/// candidates are left out too, not only reported anomalies: a blip that passed the test
+/// but was held back for persistence is averaged over some thirty values in a seasonal
+/// baseline, while in a dozen recent ones it inflates the spread enough to hide the next
+/// real change.
 fn gather_trailing(
     recent: &[Slot<'_>],
     parts: &[u32],
@@ -197,7 +201,11 @@ fn gather_trailing(
         .take_while(|s| read(s.col, parts).flags[metric.index()].intersects(episode))
         .count();
     for slot in recent.iter().skip(skip).take(limits.window) {
-        if let Some(v) = usable(slot, &read(slot.col, parts), metric, marks) {
+        let p = read(slot.col, parts);
+        if p.flags[metric.index()].contains(PointFlags::CANDIDATE) {
+            continue;
+        }
+        if let Some(v) = usable(slot, &p, metric, marks) {
             out.push(v);
         }
     }
@@ -337,6 +345,7 @@ mod tests {
             mk(90.0, PointFlags::CANDIDATE | PointFlags::ANOMALOUS),
             mk(5.0, PointFlags::EMPTY),
             mk(6.0, PointFlags::ANOMALOUS), // older anomaly: excluded, not skipped over
+            mk(50.0, PointFlags::CANDIDATE), // an older blip held for persistence: excluded
             mk(7.0, PointFlags::EMPTY),
             mk(8.0, PointFlags::EMPTY),
         ];
@@ -351,7 +360,7 @@ mod tests {
             .collect();
         let mut out = Vec::new();
         let limits = TrailingLimits {
-            window: 3,
+            window: 4,
             max_episode: 5,
         };
         gather_trailing(&recent, &[0], None, Metric::Requests, limits, &mut out);
