@@ -717,7 +717,8 @@ pub fn rank_from<'a>(
     for o in &inside {
         accumulate(&mut sums, &slot, o);
     }
-    let retried = retried_by_all(&inside, &sums, &slot, config);
+    let retriers = retried_by_all(&inside, &sums, &slot, config);
+    let retried: Vec<bool> = retriers.iter().map(|&n| n > 0).collect();
 
     let caller_side = caller_side_moves(&mut sums, &cand, &slot, catalog, config);
     let caller_side_errors = caller_side_error_moves(&mut sums, &cand, &slot, catalog, config);
@@ -984,7 +985,7 @@ pub fn rank_from<'a>(
         }
         let score = ev.iter().map(Evidence::points).sum::<f64>();
         let name = cluster_name(catalog, cluster);
-        let explanation = explain(&name, s, &ev, first_onset, pruned, retried[i], config);
+        let explanation = explain(&name, s, &ev, first_onset, pruned, retriers[i], config);
         out.push(Candidate {
             rank: 0,
             cluster,
@@ -1165,7 +1166,8 @@ fn caller_side_moves(
     out
 }
 
-/// Per candidate: whether its callers answer its failures with retries. That is so when
+/// Per candidate: how many callers answer its failures with retries (0: none do). They do
+/// when
 /// callers that each send it at least `1 + min_amplification` times their usual calls per
 /// request carry at least `retry_share` of its usual calls, and either there are two or
 /// more of them, or its failures on their links are fast (see [`fast_failures`]). One
@@ -1178,7 +1180,7 @@ fn retried_by_all(
     sums: &[Sums],
     slot: &HashMap<ClusterId, usize>,
     config: &RankConfig,
-) -> Vec<bool> {
+) -> Vec<u32> {
     let n = sums.len();
     let mut amplified = vec![0.0; n];
     let mut fast = vec![0.0; n];
@@ -1210,7 +1212,9 @@ fn retried_by_all(
         // Against every call it usually gets, over edges outside the ranking too.
         .map(|j| {
             let enough = config.retry_share * sums[j].req_exp;
-            (amplifiers[j] >= 2 && amplified[j] >= enough) || (fast[j] > 0.0 && fast[j] >= enough)
+            let retried = (amplifiers[j] >= 2 && amplified[j] >= enough)
+                || (fast[j] > 0.0 && fast[j] >= enough);
+            if retried { amplifiers[j] } else { 0 }
         })
         .collect()
 }
@@ -1360,7 +1364,7 @@ fn explain(
     evidence: &[Evidence],
     first_onset: Option<Tick>,
     pruned: &PrunedGraph,
-    retried: bool,
+    retriers: u32,
     config: &RankConfig,
 ) -> String {
     let mut lead = format!("calls into {name}");
@@ -1486,7 +1490,9 @@ fn explain(
     }
     if loaded {
         let r = s.req_cur / s.req_exp;
-        parts.push(if retried {
+        parts.push(if retriers == 1 {
+            format!("its caller retries it: x{r:.1} the usual calls")
+        } else if retriers > 1 {
             format!("its callers retry it: x{r:.1} the usual calls")
         } else {
             format!("its callers send x{r:.1} the usual calls")
@@ -1931,7 +1937,9 @@ mod tests {
             "{checkout:#?}"
         );
         assert!(
-            r.candidates[0].explanation.contains("its callers retry it"),
+            r.candidates[0]
+                .explanation
+                .contains("its caller retries it"),
             "{}",
             r.candidates[0].explanation
         );
