@@ -106,7 +106,7 @@ grace_s = {b}
             data_dir = toml_str(&dir.join("data")),
             grace = self.grace_s,
             pair = self.pair_window_s,
-            window = 12 * b,
+            window = 24 * b,
             episode = 6 * b,
             link_window = 3 * b,
         )
@@ -283,7 +283,7 @@ mod tests {
         .config(Path::new("/tmp/x \"y\""));
         assert!(c.contains("bucket = \"5s\""), "{c}");
         assert!(
-            c.contains("window_s = 60\nmax_episode_s = 30\nmin_samples = 8"),
+            c.contains("window_s = 120\nmax_episode_s = 30\nmin_samples = 8"),
             "{c}"
         );
         assert!(c.contains(r#"data_dir = "/tmp/x \"y\"/data""#), "{c}");
