@@ -717,8 +717,7 @@ pub fn rank_from<'a>(
     for o in &inside {
         accumulate(&mut sums, &slot, o);
     }
-    let retriers = retried_by_all(&inside, &sums, &slot, config);
-    let retried: Vec<bool> = retriers.iter().map(|&n| n > 0).collect();
+    let retriers = retrying_callers(&inside, &sums, &slot, config);
 
     let caller_side = caller_side_moves(&mut sums, &cand, &slot, catalog, config);
     let caller_side_errors = caller_side_error_moves(&mut sums, &cand, &slot, catalog, config);
@@ -821,7 +820,7 @@ pub fn rank_from<'a>(
             } else {
                 1.0
             };
-            if s.surge_in && ratio >= 1.0 + config.min_amplification && !retried[i] {
+            if s.surge_in && ratio >= 1.0 + config.min_amplification && retriers[i] == 0 {
                 ratio
             } else {
                 1.0
@@ -931,7 +930,7 @@ pub fn rank_from<'a>(
             let answer = s
                 .surge_dst
                 .and_then(|d| slot.get(&d))
-                .is_some_and(|&j| retried[j]);
+                .is_some_and(|&j| retriers[j] > 0);
             if amp >= 1.0 + config.min_amplification && more >= 0.5 * s.surge_excess && !answer {
                 let harm = if hurts { 1.0 } else { 0.5 };
                 ev.push(Evidence::Amplification {
@@ -1167,15 +1166,14 @@ fn caller_side_moves(
 }
 
 /// Per candidate: how many callers answer its failures with retries (0: none do). They do
-/// when
-/// callers that each send it at least `1 + min_amplification` times their usual calls per
-/// request carry at least `retry_share` of its usual calls, and either there are two or
-/// more of them, or its failures on their links are fast (see [`fast_failures`]). One
-/// caller alone whose calls fail slowly is that caller's own doing: a retry storm whose
-/// time-outs cut calls short, a loop.
+/// when callers that each send it at least `1 + min_amplification` times their usual
+/// calls per request carry at least `retry_share` of its usual calls, and either there
+/// are two or more of them, or its failures on their links are fast (see
+/// [`fast_failures`]). One caller alone whose calls fail slowly is that caller's own
+/// doing: a retry storm whose time-outs cut calls short, a loop.
 ///
 /// O(E) for E edges in `inside`.
-fn retried_by_all(
+fn retrying_callers(
     inside: &[&EdgeObservation],
     sums: &[Sums],
     slot: &HashMap<ClusterId, usize>,
