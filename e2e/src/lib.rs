@@ -34,6 +34,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
+use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 
@@ -457,6 +458,51 @@ pub async fn wait_for(browser: &Client, css: &str) -> Result<Element> {
         .for_element(Locator::Css(css))
         .await
         .with_context(|| format!("waiting for `{css}`"))
+}
+
+/// Clicks the graph's edge `src>dst` as a user does: on a visible point of its line.
+///
+/// WebDriver's element click aims at the centre of the edge's bounding box, which for a
+/// slanted or bent line may lie on a node or a label instead. This waits for the edge,
+/// walks along its line from the middle outwards until the topmost element at a point
+/// belongs to the edge (real hit testing), and clicks there with the mouse. An edge
+/// covered everywhere is an error.
+pub async fn click_edge(browser: &Client, src: &str, dst: &str) -> Result<()> {
+    let css = format!("[data-test=graph-edge][data-edge=\"{src}>{dst}\"]");
+    wait_for(browser, &css).await?;
+    let point = browser
+        .execute(
+            r#"const g = document.querySelector(arguments[0]);
+               const line = g && g.querySelector('polyline');
+               if (!line) return null;
+               const total = line.getTotalLength();
+               const m = line.getScreenCTM();
+               for (const f of [0.5, 0.4, 0.6, 0.3, 0.7, 0.2, 0.8, 0.1, 0.9]) {
+                 const p = line.getPointAtLength(total * f).matrixTransform(m);
+                 const hit = document.elementFromPoint(p.x, p.y);
+                 if (hit && g.contains(hit)) return [p.x, p.y];
+               }
+               return null;"#,
+            vec![serde_json::Value::String(css.clone())],
+        )
+        .await?;
+    let Some([x, y]) = serde_json::from_value::<Option<[f64; 2]>>(point)? else {
+        bail!("no visible point of `{css}` to click: other elements cover its line");
+    };
+    let mouse = MouseActions::new("mouse".into())
+        .then(PointerAction::MoveTo {
+            duration: None,
+            x: x.round(),
+            y: y.round(),
+        })
+        .then(PointerAction::Down {
+            button: MOUSE_BUTTON_LEFT,
+        })
+        .then(PointerAction::Up {
+            button: MOUSE_BUTTON_LEFT,
+        });
+    browser.perform_actions(mouse).await?;
+    Ok(())
 }
 
 /// Waits until the element matching `css` has text containing `text`.

@@ -1,7 +1,7 @@
 //! The walking skeleton in a real browser.
 
 use epicenter_e2e::{
-    Harness, save_screenshot, sign_in, wait_for, wait_for_download, wait_for_text,
+    Harness, click_edge, save_screenshot, sign_in, wait_for, wait_for_download, wait_for_text,
 };
 use fantoccini::Locator;
 
@@ -192,43 +192,69 @@ async fn the_full_graph_toggle_and_a_tick_without_anomalies() -> anyhow::Result<
         h.wait_for_text("[data-test=candidate-name]", CDB).await?;
         let pruned_edges = count(&h.browser, "[data-test=graph-edge]").await?;
         h.wait_for("[data-test=full-toggle]").await?.click().await?;
-        let summary = h.wait_for_text("[data-test=full-summary]", "edges with data").await?.text().await?;
+        let summary = h
+            .wait_for_text("[data-test=full-summary]", "edges with data")
+            .await?
+            .text()
+            .await?;
         let clusters: usize = summary.split(' ').next().unwrap().parse()?;
         assert!(clusters >= 250, "{summary}");
         let edges = count(&h.browser, "[data-test=graph-edge]").await?;
-        assert!(edges > 1000 && edges > pruned_edges, "{edges} edges in the full graph");
+        assert!(
+            edges > 1000 && edges > pruned_edges,
+            "{edges} edges in the full graph"
+        );
         assert!(current_url(&h.browser).await?.contains("full=1"));
         // Still interactive: zoom, fit, click an anomalous edge.
         h.wait_for("[data-test=fit]").await?.click().await?;
         save_screenshot(&h.browser, "full-graph").await?;
-        h.browser
-            .execute(
-                &format!("document.querySelector('[data-test=graph-edge][data-edge=\"{PROXY}>{CDB}\"]').dispatchEvent(new MouseEvent('click', {{bubbles: true}}))"),
-                vec![],
-            )
-            .await?;
+        click_edge(&h.browser, PROXY, CDB).await?;
         h.wait_for_text("[data-test=edge-title]", CDB).await?;
-        let row = h.wait_for("[data-test=edge-row][aria-selected=true]").await?;
-        assert_eq!(row.attr("data-edge").await?.as_deref(), Some(&*format!("{PROXY}>{CDB}")));
+        let row = h
+            .wait_for("[data-test=edge-row][aria-selected=true]")
+            .await?;
+        assert_eq!(
+            row.attr("data-edge").await?.as_deref(),
+            Some(&*format!("{PROXY}>{CDB}"))
+        );
         h.wait_for("[data-test=full-toggle]").await?.click().await?;
         h.wait_for_text("[data-test=candidate-name]", CDB).await?;
-        assert_eq!(count(&h.browser, "[data-test=graph-edge]").await?, pruned_edges);
+        assert_eq!(
+            count(&h.browser, "[data-test=graph-edge]").await?,
+            pruned_edges
+        );
 
         // The demo's first tick has no history to judge against: nothing is anomalous.
         let latest: serde_json::Value = h
             .browser
-            .execute("return fetch('/api/v1/analysis').then(r => r.json()).then(a => a.earliest_tick)", vec![])
+            .execute(
+                "return fetch('/api/v1/analysis').then(r => r.json()).then(a => a.earliest_tick)",
+                vec![],
+            )
             .await?;
         let earliest = latest.as_i64().unwrap();
-        h.browser.goto(&h.url(&format!("/?tick={earliest}"))).await?;
-        h.wait_for_text("[data-test=no-anomalies]", "No anomalies at this tick").await?;
-        h.wait_for_text("[data-test=empty-graph]", "Nothing anomalous").await?;
+        h.browser
+            .goto(&h.url(&format!("/?tick={earliest}")))
+            .await?;
+        h.wait_for_text("[data-test=no-anomalies]", "No anomalies at this tick")
+            .await?;
+        h.wait_for_text("[data-test=empty-graph]", "Nothing anomalous")
+            .await?;
         h.wait_for("[data-test=prev-tick][disabled]").await?;
         // The mark tabs list what is active at the tick: nothing in the demo.
         h.wait_for("[data-test=tab-known]").await?.click().await?;
-        h.wait_for_text("[data-test=no-marks-of-kind]", "No known anomaly active at this tick")
-            .await?;
-        assert!(h.wait_for("[data-test=open-incidents]").await?.text().await?.starts_with("0 open incidents"));
+        h.wait_for_text(
+            "[data-test=no-marks-of-kind]",
+            "No known anomaly active at this tick",
+        )
+        .await?;
+        assert!(
+            h.wait_for("[data-test=open-incidents]")
+                .await?
+                .text()
+                .await?
+                .starts_with("0 open incidents")
+        );
         Ok(())
     })
     .await
@@ -690,7 +716,7 @@ async fn a_reviewer_replays_diffs_exports_and_replays_offline() -> anyhow::Resul
         // To the onset; select the storage edge once it shows and zoom in.
         h.wait_for("[data-test=to-peak]").await?.click().await?;
         let edge = format!("[data-test=graph-edge][data-edge=\"{PROXY}>{CDB}\"]");
-        h.wait_for(&edge).await?.click().await?;
+        click_edge(&h.browser, PROXY, CDB).await?;
         h.wait_for("[data-test=graph] button[title^='Zoom in']").await?.click().await?;
         let view_box = h.wait_for("[data-test=graph] svg").await?.attr("viewBox").await?;
         let place = |css: &'static str| {
