@@ -123,6 +123,7 @@ fn test_stats(f: &Finding) -> TestStats {
         g: f.g,
         g_crit: f.g_crit,
         activity_ratio: f.activity_ratio,
+        own_time: f.own_time,
     }
 }
 

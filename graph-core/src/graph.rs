@@ -147,6 +147,10 @@ pub struct TestStats {
     /// The activity ratio the expectation was scaled by (counts only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub activity_ratio: Option<f64>,
+    /// Set when the latency was tested on the callee's own time; the baseline numbers
+    /// and G are then the own time's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub own_time: Option<crate::detect::OwnTime>,
 }
 
 impl EdgeAnomaly {

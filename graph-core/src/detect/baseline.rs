@@ -194,6 +194,21 @@ fn gather_trailing(
     limits: TrailingLimits,
     out: &mut Vec<f64>,
 ) {
+    gather_trailing_with(recent, parts, metric, limits, out, |slot, p| {
+        usable(slot, p, metric, marks)
+    });
+}
+
+/// [`gather_trailing`] of any value read at a slot (`value`), skipping and leaving out
+/// buckets by the flags of `metric` of `parts`.
+fn gather_trailing_with(
+    recent: &[Slot<'_>],
+    parts: &[u32],
+    metric: Metric,
+    limits: TrailingLimits,
+    out: &mut Vec<f64>,
+    value: impl Fn(&Slot<'_>, &Point) -> Option<f64>,
+) {
     let episode = PointFlags::CANDIDATE | PointFlags::ANOMALOUS;
     let skip = recent
         .iter()
@@ -205,10 +220,47 @@ fn gather_trailing(
         if p.flags[metric.index()].contains(PointFlags::CANDIDATE) {
             continue;
         }
-        if let Some(v) = usable(slot, &p, metric, marks) {
+        if let Some(v) = value(slot, &p) {
             out.push(v);
         }
     }
+}
+
+/// The baseline of a value derived from the columns (`derive`), from the slots of
+/// `kind`, where the point of `metric` of `parts` may join that metric's baseline: the
+/// same buckets, leaving out the same ones, as the metric's own baseline of that kind.
+/// Leaves the values in `out` and returns whether there are the kind's minimum of them.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gather_derived(
+    slots: &Slots<'_>,
+    kind: BaselineKind,
+    parts: &[u32],
+    marks: Option<&SubjectMarks>,
+    metric: Metric,
+    cfg: &BaselineConfig,
+    limits: TrailingLimits,
+    derive: impl Fn(&Column) -> Option<f64>,
+    out: &mut Vec<f64>,
+) -> bool {
+    out.clear();
+    let value = |slot: &Slot<'_>, p: &Point| {
+        usable(slot, p, metric, marks)?;
+        derive(slot.col?).filter(|v| v.is_finite())
+    };
+    let (seasonal, min) = match kind {
+        BaselineKind::Weekly => (&slots.weekly, cfg.weekly.min_samples),
+        BaselineKind::Daily => (&slots.daily, cfg.daily.min_samples),
+        BaselineKind::Trailing => {
+            gather_trailing_with(&slots.recent, parts, metric, limits, out, value);
+            return out.len() as u32 >= cfg.trailing.min_samples;
+        }
+    };
+    out.extend(
+        seasonal
+            .iter()
+            .filter_map(|slot| value(slot, &read(slot.col, parts))),
+    );
+    out.len() as u32 >= min
 }
 
 /// The baseline chosen for each metric of a subject.

@@ -34,6 +34,8 @@ pub struct DetectConfig {
     pub storm: StormConfig,
     /// Site-wide activity adjustment of count expectations.
     pub activity: ActivityConfig,
+    /// A second latency test of calls into a cluster, on the callee's own time.
+    pub own_time: OwnTimeConfig,
 }
 
 impl Default for DetectConfig {
@@ -47,6 +49,7 @@ impl Default for DetectConfig {
             maintenance: MaintenanceConfig::default(),
             storm: StormConfig::default(),
             activity: ActivityConfig::default(),
+            own_time: OwnTimeConfig::default(),
         }
     }
 }
@@ -324,6 +327,24 @@ impl Default for ActivityConfig {
             min_ratio: 0.25,
             max_ratio: 4.0,
         }
+    }
+}
+
+/// The own-time test: a call into a cluster whose latency passes no test of its own is
+/// tested once more on the callee's own time (its latency minus the callee's downstream
+/// time per request), against the same baseline buckets. It finds a callee slowed by
+/// itself when its downstream calls are most of its latency and their noise hides the
+/// change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OwnTimeConfig {
+    /// Whether the test runs.
+    pub enabled: bool,
+}
+
+impl Default for OwnTimeConfig {
+    fn default() -> Self {
+        OwnTimeConfig { enabled: true }
     }
 }
 

@@ -1,23 +1,26 @@
 //! One detection tick: [`detect`].
 
+use std::collections::HashSet;
+
 use crate::model::{ClusterCatalog, Direction, Metric, Tick};
 use crate::{Error, Result};
 
 use super::activity::{activity_adjustment, scales_with_activity};
-use super::baseline::{Choice, Slots, TrailingLimits, choose, read};
+use super::baseline::{Choice, Slots, TrailingLimits, choose, gather_derived, read};
 use super::config::DetectConfig;
 use super::deviation::{KeyEdges, relative_deviation, small_deviation};
 use super::grubbs::{CriticalValues, SampleStats};
-use super::maintenance::{Plan, plan_subjects};
+use super::maintenance::{Plan, Subjects, plan_subjects};
 use super::marks::{MarkContext, ResolvedMarks};
 use super::missing::current_value;
+use super::own::{Neighbours, own_time};
 use super::persistence::{is_large_jump, prior_streak};
 use super::result::{
-    BaselineUsed, DcStorm, Expectation, FlagPoint, InsufficientBaseline, MissingSeries, Suppressed,
-    SuppressionReason, TickDetections,
+    BaselineKind, BaselineUsed, DcStorm, Expectation, FlagPoint, InsufficientBaseline,
+    MissingSeries, OwnTime, Suppressed, SuppressionReason, TickDetections,
 };
 use super::result::{Finding, Subject};
-use super::series::{PointFlags, SeriesView};
+use super::series::{Column, PointFlags, SeriesKey, SeriesView};
 use super::severity::Severity;
 use super::storm::{DataCentres, find_storms};
 
@@ -185,6 +188,8 @@ pub fn detect<V: SeriesView + ?Sized>(
 
     let mut pending: Vec<Pending> = Vec::new();
     let mut latency_tested: Vec<usize> = Vec::new();
+    // Calls whose latency passed no test: (plan, entity, baseline kind).
+    let mut own_tests: Vec<(usize, u32, BaselineKind)> = Vec::new();
     let mut samples: [Vec<f64>; 4] = Default::default();
 
     for (pi, plan) in subjects.plans.iter().enumerate() {
@@ -272,6 +277,14 @@ pub fn detect<V: SeriesView + ?Sized>(
                     (p, r)
                 }
                 None => {
+                    if m == Metric::Latency
+                        && let Plan::Single {
+                            entity,
+                            shadowed: false,
+                        } = *plan
+                    {
+                        own_tests.push((pi, entity, used.kind));
+                    }
                     // Suppressed by the activity adjustment if the unadjusted value
                     // would have been a candidate.
                     let Some(r) = scale.filter(|r| *r != 1.0) else {
@@ -308,6 +321,26 @@ pub fn detect<V: SeriesView + ?Sized>(
                 reason,
             });
         }
+    }
+
+    if config.own_time.enabled && !own_tests.is_empty() {
+        let ctx = OwnContext {
+            slots: &slots,
+            resolved: &resolved,
+            config,
+            limits,
+            key_edges: &key_edges,
+            tick,
+        };
+        own_time_tests(
+            &ctx,
+            entities,
+            &subjects,
+            own_tests,
+            &mut crit,
+            &mut pending,
+            &mut out,
+        );
     }
 
     let candidate = |p: &Pending| p.reason.is_none();
@@ -426,6 +459,121 @@ pub fn detect<V: SeriesView + ?Sized>(
     Ok(out)
 }
 
+/// What the own-time test reads besides the calls it tests.
+struct OwnContext<'a, 'v> {
+    slots: &'a Slots<'v>,
+    resolved: &'a ResolvedMarks,
+    config: &'a DetectConfig,
+    limits: TrailingLimits,
+    key_edges: &'a KeyEdges,
+    tick: Tick,
+}
+
+/// The own-time test ([`super::own`]) of calls whose latency passed no test of its own
+/// (`tests`: plan, entity and the kind of baseline their latency was tested against),
+/// in the slower direction only, keeping only changes of the call's latency that are not
+/// small by the latency's minimums. Left out: callees with no downstream calls (their own
+/// time is their latency) and callees whose downstream calls are candidates in errors
+/// or requests this tick (failing or vanishing calls shorten the downstream time, and
+/// the own time would grow by what is no longer called). Findings join `pending` for
+/// the filters like any other, and a call found slower this way gets the finding's
+/// expected latency as its expectation, so the ranker reads the same change.
+///
+/// O(T · (B + d)) for T tests, B baseline buckets and d edges at the callee.
+fn own_time_tests(
+    ctx: &OwnContext<'_, '_>,
+    entities: &[SeriesKey],
+    subjects: &Subjects,
+    tests: Vec<(usize, u32, BaselineKind)>,
+    crit: &mut CriticalValues,
+    pending: &mut Vec<Pending>,
+    out: &mut TickDetections,
+) {
+    let Some(current) = ctx.slots.current else {
+        return;
+    };
+    let neighbours = Neighbours::new(entities);
+    let busy: HashSet<u32> = pending
+        .iter()
+        .filter(|p| p.reason.is_none() && p.finding.metric != Metric::Latency)
+        .flat_map(|p| subjects.parts(&subjects.plans[p.plan]).iter().copied())
+        .collect();
+    let mc = ctx.config.metrics.get(Metric::Latency);
+    let mut samples = Vec::new();
+    for (pi, entity, kind) in tests {
+        let key = &entities[entity as usize];
+        if key.method.is_some() || key.edge.src == key.edge.dst {
+            continue;
+        }
+        let (ins, outs) = neighbours.of(key.edge.dst);
+        if outs.is_empty() || outs.iter().any(|e| busy.contains(e)) {
+            continue;
+        }
+        let Some(now) = own_time(current, entity, ins, outs) else {
+            continue;
+        };
+        let parts = std::slice::from_ref(&entity);
+        let marks = ctx.resolved.for_parts(parts);
+        let own = |col: &Column| own_time(col, entity, ins, outs).map(|r| r.own());
+        let enough = gather_derived(
+            ctx.slots,
+            kind,
+            parts,
+            marks.as_ref(),
+            Metric::Latency,
+            &ctx.config.baseline,
+            ctx.limits,
+            own,
+            &mut samples,
+        );
+        let Some(stats) = SampleStats::from_values(&samples).filter(|_| enough) else {
+            continue;
+        };
+        let Some(p) = grubbs_test(&stats, now.own(), None, Direction::Up, crit) else {
+            continue;
+        };
+        let key_edge = ctx.key_edges.contains(&key.edge);
+        let expected = p.expected + now.downstream;
+        let relative = relative_deviation(now.latency, expected);
+        // A second look: only a change worth reporting is kept, not a small one.
+        if small_deviation(now.latency, expected, relative, mc, key_edge).is_some() {
+            continue;
+        }
+        let passed = Passed {
+            value: now.latency,
+            expected,
+            relative,
+            ..p
+        };
+        let used = BaselineUsed {
+            kind,
+            n: samples.len() as u32,
+        };
+        let plan = &subjects.plans[pi];
+        let mut f = finding(
+            subjects.subject(plan, entities),
+            Metric::Latency,
+            &passed,
+            used,
+            key_edge,
+            ctx.tick,
+        );
+        f.own_time = Some(OwnTime {
+            own_ms: now.own(),
+            downstream_ms: now.downstream,
+        });
+        out.summary.candidates += 1;
+        if let Ok(i) = out.expectations.binary_search_by_key(&entity, |e| e.entity) {
+            out.expectations[i].values[Metric::Latency.index()] = Some(expected);
+        }
+        pending.push(Pending {
+            plan: pi,
+            finding: f,
+            reason: None,
+        });
+    }
+}
+
 /// The mean of each metric's chosen baseline, counts scaled by the activity `ratio`.
 fn expectation_of(
     entity: u32,
@@ -476,5 +624,6 @@ fn finding(
         severity: Severity::new(p.relative, p.g, p.g_crit),
         onset: tick,
         streak: 1,
+        own_time: None,
     }
 }

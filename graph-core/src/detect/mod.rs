@@ -42,6 +42,7 @@ mod grubbs;
 mod maintenance;
 mod marks;
 mod missing;
+mod own;
 mod persistence;
 mod result;
 mod series;
@@ -54,15 +55,15 @@ mod tests;
 
 pub use config::{
     ActivityConfig, BaselineConfig, DetectConfig, KeyEdge, MaintenanceConfig, MetricConfig,
-    MetricsConfig, PersistenceConfig, SeasonalConfig, StormConfig, TrailingConfig,
+    MetricsConfig, OwnTimeConfig, PersistenceConfig, SeasonalConfig, StormConfig, TrailingConfig,
 };
 pub use engine::detect;
 pub use grubbs::{CriticalValues, SampleStats, grubbs_critical};
 pub use marks::{ExclusionWindow, MarkContext, Scope, TrendStart};
 pub use result::{
     ActivityAdjustment, BaselineKind, BaselineUsed, DcStorm, Endpoint, Expectation, Finding,
-    FlagPoint, InsufficientBaseline, MissingReason, MissingSeries, Subject, Summary, Suppressed,
-    SuppressionReason, TickDetections,
+    FlagPoint, InsufficientBaseline, MissingReason, MissingSeries, OwnTime, Subject, Summary,
+    Suppressed, SuppressionReason, TickDetections,
 };
 pub use series::{Cell, CellValue, Column, MethodId, PointFlags, SeriesKey, SeriesView};
 pub use severity::{MAX_RELATIVE_DEVIATION, Severity};

@@ -122,6 +122,22 @@ pub struct Finding {
     pub onset: Tick,
     /// Consecutive candidate ticks up to and including this one.
     pub streak: u32,
+    /// Set when a latency finding came from the own-time test ([`OwnTime`]): the
+    /// baseline numbers and Grubbs' statistic are then the callee's own time's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub own_time: Option<OwnTime>,
+}
+
+/// The own-time test's reading of a call into a cluster: the latency of the call is
+/// the callee's own time plus its downstream time per request. The finding's expected
+/// latency is the usual own time plus today's downstream time.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct OwnTime {
+    /// The callee's own time now, in ms: the call's latency minus `downstream_ms`.
+    pub own_ms: f64,
+    /// The callee's downstream time per request it serves now, in ms: the latency sums
+    /// of its calls over the requests into it.
+    pub downstream_ms: f64,
 }
 
 /// Why a finding is not reported as an anomaly.

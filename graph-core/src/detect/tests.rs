@@ -31,6 +31,15 @@ fn normal(entity: u64, t: Tick) -> Counters {
     }
 }
 
+/// `requests` calls at `latency` ms, `error_share` of them failing.
+fn counters(requests: f64, error_share: f64, latency: f64) -> Counters {
+    Counters {
+        requests,
+        errors: (requests * error_share).floor(),
+        latency_ms_sum: requests * latency,
+    }
+}
+
 fn with_latency(c: Counters, factor: f64) -> Counters {
     Counters {
         latency_ms_sum: c.latency_ms_sum * factor,
@@ -1014,14 +1023,6 @@ mod props {
         }
     }
 
-    fn counters(requests: f64, error_share: f64, latency: f64) -> Counters {
-        Counters {
-            requests,
-            errors: (requests * error_share).floor(),
-            latency_ms_sum: requests * latency,
-        }
-    }
-
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(32))]
 
@@ -1141,4 +1142,95 @@ mod props {
             }
         }
     }
+}
+
+/// web → api → db, api spending `own(t)` ms of its own per request on top of one call
+/// to db, whose latency swings ±30 % around 40 ms: the call into api is 50 ms give or
+/// take 12, mostly db's doing. No persistence filter: one tick tells.
+fn callee_with_noisy_downstream(own: impl Fn(Tick) -> f64) -> (Sim, SeriesKey, SeriesKey) {
+    let mut sim = Sim::new(BucketWidth::FIVE_MINUTES);
+    sim.config.persistence.enabled = false;
+    for c in ["web", "api", "db"] {
+        sim.cluster(c, None);
+    }
+    let into_api = sim.edge("web", "api");
+    let into_db = sim.edge("api", "db");
+    let ticks = sim.history_ticks(0);
+    let db = |t: Tick| 40.0 * (1.0 + 0.3 * noise(7, 1, t));
+    let own = |t: Tick| own(t) * (1.0 + 0.02 * noise(8, 0, t));
+    sim.fill(into_api, &ticks, |_, t| {
+        counters(100.0, 0.0, own(t) + db(t))
+    });
+    sim.fill(into_db, &ticks, |_, t| counters(100.0, 0.0, db(t)));
+    (sim, into_api, into_db)
+}
+
+#[test]
+fn a_callee_slower_by_itself_is_found_on_its_own_time() {
+    let (mut sim, into_api, _) = callee_with_noisy_downstream(|_| 10.0);
+    let now = sim.now;
+    let api = sim.store.entity(&into_api).unwrap();
+    // api's own part grows from 10 to 25 ms; db happens to be at its usual 40 ms.
+    let db_now = 40.0;
+    sim.store
+        .set(api, now, &counters(100.0, 0.0, 25.0 + db_now))
+        .unwrap();
+    sim.store
+        .set(1, now, &counters(100.0, 0.0, db_now))
+        .unwrap();
+
+    let r = sim.run();
+    assert_eq!(metrics(&r.detections), vec![Metric::Latency], "{r:#?}");
+    let d = &r.detections[0];
+    assert_eq!(d.subject.entities(), [api as u32]);
+    let own = d.own_time.expect("found on the own time");
+    assert!((own.own_ms - 25.0).abs() < 1e-9 && (own.downstream_ms - 40.0).abs() < 1e-9);
+    assert!((d.baseline_mean - 10.0).abs() < 0.5, "{}", d.baseline_mean);
+    assert!(
+        (d.expected - 50.0).abs() < 0.5,
+        "usual own time plus today's downstream"
+    );
+    assert!(d.g > d.g_crit);
+    let e = r.expectation(api).unwrap();
+    assert_eq!(e.get(Metric::Latency).map(|x| x.0), Some(d.expected));
+    assert_eq!(
+        r.flags_for(api, Metric::Latency),
+        PointFlags::CANDIDATE | PointFlags::ANOMALOUS
+    );
+
+    // The latency of the call alone is within db's ordinary swings.
+    sim.config.own_time.enabled = false;
+    let plain = sim.run();
+    assert!(plain.detections.is_empty(), "{plain:#?}");
+}
+
+#[test]
+fn a_slower_downstream_call_is_not_the_callees_own_time() {
+    let (mut sim, into_api, into_db) = callee_with_noisy_downstream(|_| 10.0);
+    let now = sim.now;
+    let (api, db) = (
+        sim.store.entity(&into_api).unwrap(),
+        sim.store.entity(&into_db).unwrap(),
+    );
+    // db slows down by 30 ms and api passes it on.
+    sim.store
+        .set(api, now, &counters(100.0, 0.0, 10.0 + 70.0))
+        .unwrap();
+    sim.store.set(db, now, &counters(100.0, 0.0, 70.0)).unwrap();
+    let r = sim.run();
+    assert!(r.detections.iter().all(|d| d.own_time.is_none()), "{r:#?}");
+    assert!(
+        r.detections
+            .iter()
+            .any(|d| d.subject.entities() == [db as u32] && d.metric == Metric::Latency)
+    );
+
+    // db fails fast instead, and api hides the failures behind a fallback as slow as
+    // the call was: its own time seems to jump, but what it calls is failing.
+    sim.store
+        .set(api, now, &counters(100.0, 0.0, 50.0))
+        .unwrap();
+    sim.store.set(db, now, &counters(100.0, 0.6, 1.0)).unwrap();
+    let r = sim.run();
+    assert!(r.detections.iter().all(|d| d.own_time.is_none()), "{r:#?}");
 }
