@@ -91,18 +91,23 @@ pub struct RankWeights {
     pub depth: f64,
     /// Calls out per request grew (capped at a tripling).
     pub amplification: f64,
+    /// The node's calls to one callee fail while the callee's other callers' do not
+    /// (relative to the largest error-rate growth): weaker than its own failures, since
+    /// time-outs, retries, a pool or the network may each be behind it.
+    pub caller_side_errors: f64,
 }
 
 impl Default for RankWeights {
     fn default() -> Self {
         RankWeights {
             latency: 1.0,
-            error_rate: 0.6,
+            error_rate: 1.0,
             request_drop: 0.2,
             onset: 0.25,
             config_change: 0.35,
             depth: 0.1,
             amplification: 1.0,
+            caller_side_errors: 0.6,
         }
     }
 }
@@ -136,6 +141,9 @@ pub struct RankConfig {
     /// ... the callee's other callers changed by at most this share of the link's
     /// change (latency: each relative to its usual latency)...
     pub caller_side_others: f64,
+    /// ... or, for latency, by at most this share when none of their calls is
+    /// anomalous in latency (machine-wide noise moves quiet callers a little)...
+    pub caller_side_others_quiet: f64,
     /// ... and those other callers carry at least this share of the node's requests.
     pub caller_side_min_weight: f64,
     /// A node's error-rate growth is put on the caller side of one incoming link (by
@@ -174,6 +182,7 @@ impl Default for RankConfig {
             max_candidates: 20,
             caller_side_share: 0.8,
             caller_side_others: 0.2,
+            caller_side_others_quiet: 0.35,
             caller_side_min_weight: 0.1,
             caller_side_min_errors: 3.0,
             min_amplification: 0.5,
@@ -430,6 +439,10 @@ pub struct Sums {
     onset_in: Option<(Tick, EdgeKey)>,
     #[serde(skip_serializing_if = "is_zero_u32")]
     lat_edges: u32,
+    #[serde(skip_serializing_if = "is_zero_u32")]
+    lat_anomalous_edges: u32,
+    #[serde(skip_serializing_if = "is_zero_u32")]
+    err_anomalous_edges: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     lat_top: Option<Top>,
     #[serde(skip_serializing_if = "is_zero")]
@@ -471,6 +484,26 @@ struct Top {
     w: f64,
     wd: f64,
     wexp: f64,
+    /// The edge itself is anomalous in the metric.
+    anomalous: bool,
+    /// The edge is anomalous in latency.
+    slow: bool,
+    /// The edge's current and expected requests, when both are known.
+    requests: Option<(f64, f64)>,
+}
+
+impl Top {
+    /// True when the caller `caller` sends this edge at least `1 + min_amplification`
+    /// times its usual calls per request it serves.
+    fn amplified(&self, caller: &Sums, config: &RankConfig) -> bool {
+        let Some((c, e)) = self.requests else {
+            return false;
+        };
+        e > 0.0
+            && caller.req_exp > 0.0
+            && caller.req_cur > 0.0
+            && (c / e) / (caller.req_cur / caller.req_exp) >= 1.0 + config.min_amplification
+    }
 }
 
 /// Ranks the nodes of `pruned` as root-cause candidates, reading every edge of `graph`
@@ -577,6 +610,12 @@ fn accumulate(sums: &mut [Sums], slot: &HashMap<ClusterId, usize>, o: &EdgeObser
         return;
     }
     let w = o.weight();
+    let lat_anomaly = o.anomalies.iter().any(|a| a.metric == Metric::Latency);
+    let err_anomaly = o
+        .anomalies
+        .iter()
+        .any(|a| matches!(a.metric, Metric::ErrorRate | Metric::Errors));
+    let requests = o.requests.current().zip(o.requests.expected());
     if let Some(&i) = slot.get(&o.edge.dst) {
         let s = &mut sums[i];
         s.in_w += w;
@@ -587,6 +626,7 @@ fn accumulate(sums: &mut [Sums], slot: &HashMap<ClusterId, usize>, o: &EdgeObser
             s.lat_wexp += wexp;
             s.lat_wcur += w * o.latency_ms.current().unwrap_or(0.0);
             s.lat_edges += 1;
+            s.lat_anomalous_edges += u32::from(lat_anomaly);
             s.lat_baselines |= baseline_bit(o.latency_ms.baseline);
             if s.lat_top.is_none_or(|t| w * d > t.wd) {
                 s.lat_top = Some(Top {
@@ -594,6 +634,9 @@ fn accumulate(sums: &mut [Sums], slot: &HashMap<ClusterId, usize>, o: &EdgeObser
                     w,
                     wd: w * d,
                     wexp,
+                    anomalous: lat_anomaly,
+                    slow: lat_anomaly,
+                    requests,
                 });
             }
         }
@@ -604,6 +647,7 @@ fn accumulate(sums: &mut [Sums], slot: &HashMap<ClusterId, usize>, o: &EdgeObser
             s.err_wexp += wexp;
             s.err_wcur += w * o.error_rate.current().unwrap_or(0.0);
             s.err_edges += 1;
+            s.err_anomalous_edges += u32::from(err_anomaly);
             s.err_baselines |= baseline_bit(o.error_rate.baseline);
             if s.err_top.is_none_or(|t| w * d > t.wd) {
                 s.err_top = Some(Top {
@@ -611,6 +655,9 @@ fn accumulate(sums: &mut [Sums], slot: &HashMap<ClusterId, usize>, o: &EdgeObser
                     w,
                     wd: w * d,
                     wexp,
+                    anomalous: err_anomaly,
+                    slow: lat_anomaly,
+                    requests,
                 });
             }
         }
@@ -887,7 +934,7 @@ pub fn rank_from<'a>(
                 link: c.link,
                 others: c.others,
                 per_request: c.per_request,
-                points: share(w.error_rate * c.per_request, max_err),
+                points: share(w.caller_side_errors * c.per_request, max_err),
             });
         }
         if let Some((incoming, explained, u, expected, current)) = r.err {
@@ -1052,6 +1099,11 @@ struct IncomingSums {
     /// that slows down slows every caller's calls in proportion to their usual time).
     wexp: Option<f64>,
     edges: u32,
+    /// How many of them are anomalous in the metric.
+    anomalous_edges: u32,
+    /// The largest share of the link's change the other callers may show when none of
+    /// their calls is anomalous.
+    quiet_share: f64,
     top: Option<Top>,
     anomalous: bool,
 }
@@ -1059,8 +1111,10 @@ struct IncomingSums {
 /// The caller's slot, the link and the fault when node `i`'s growth in one metric sits
 /// on one incoming link: it carries at least `caller_side_share` of the growth, the
 /// node's other callers changed by at most `caller_side_others` of the link's change
-/// (relative to each side's expectation when `into.wexp` is given), and they carry at
-/// least `caller_side_min_weight` of its calls.
+/// (in the metric's unit and, when `into.wexp` is given, relative to each side's
+/// expectation too), or by at most `into.quiet_share` of it when none of their calls
+/// is anomalous in the metric,
+/// and they carry at least `caller_side_min_weight` of its calls.
 fn one_link(
     i: usize,
     into: IncomingSums,
@@ -1080,15 +1134,24 @@ fn one_link(
     }
     let link = top.wd / top.w;
     let others = (into.wd - top.wd) / others_w;
-    let (link_change, others_change) = match into.wexp {
-        Some(wexp) if top.wexp > 0.0 && wexp - top.wexp > 0.0 => {
-            (top.wd / top.wexp, (into.wd - top.wd) / (wexp - top.wexp))
-        }
-        _ => (link, others),
-    };
-    if top.wd < config.caller_side_share * into.wd
-        || others_change > config.caller_side_others * link_change
+    // The others' change as a share of the link's: in the metric's unit, and, for
+    // latency, also relative to each side's usual value, whichever is larger. A callee
+    // that adds the same ms to every call, or slows every call in proportion, changes
+    // its other callers' calls by one of the two as much as the link's.
+    let mut share = others / link;
+    if let Some(wexp) = into.wexp
+        && top.wexp > 0.0
+        && wexp - top.wexp > 0.0
     {
+        share = share.max(((into.wd - top.wd) / (wexp - top.wexp)) / (top.wd / top.wexp));
+    }
+    let others_quiet = into.anomalous_edges == u32::from(top.anomalous);
+    let others_max = if others_quiet {
+        into.quiet_share
+    } else {
+        config.caller_side_others
+    };
+    if top.wd < config.caller_side_share * into.wd || share > others_max {
         return None;
     }
     let x = *slot.get(&top.src)?;
@@ -1145,6 +1208,8 @@ fn caller_side_moves(
             wd: s.lat_wd,
             wexp: Some(s.lat_wexp),
             edges: s.lat_edges,
+            anomalous_edges: s.lat_anomalous_edges,
+            quiet_share: config.caller_side_others_quiet,
             top: s.lat_top,
             anomalous: s.lat_anomaly_in,
         };
@@ -1246,7 +1311,9 @@ fn fast_failures(o: &EdgeObservation, per_request: f64, config: &RankConfig) -> 
 }
 
 /// Finds nodes whose error-rate growth sits on one incoming link while their other
-/// callers, with calls enough to have seen it, saw none (see
+/// callers, with calls enough to have seen it, saw none, and saw no anomalous latency
+/// either unless the caller floods it with more calls per request than usual: a callee
+/// slower for everyone times out the calls of the caller that waits least (see
 /// [`Evidence::CallerSideErrors`]). Takes that link's growth out of the node's incoming
 /// sums and out of the caller's explained failures (they are the caller's own), and
 /// returns it for the caller's slot (the largest, when a caller has several).
@@ -1272,6 +1339,9 @@ fn caller_side_error_moves(
             // Error rates usually sit near zero: compared as they are.
             wexp: None,
             edges: s.err_edges,
+            anomalous_edges: s.err_anomalous_edges,
+            // Failed calls are counted, not noisy: no leeway for quiet callers.
+            quiet_share: config.caller_side_others,
             top: s.err_top,
             anomalous: s.err_anomaly_in,
         };
@@ -1280,8 +1350,13 @@ fn caller_side_error_moves(
         };
         // Had the callee failed every caller alike, would the others have seen enough?
         let others_would_see = (s.err_w - top.w) * s.err_wd / s.err_w;
+        // A callee that got slower for its other callers too is timing this caller's
+        // calls out: its own doing, not the caller's, unless the caller is flooding it.
+        let others_slow =
+            s.lat_anomalous_edges > u32::from(top.slow) && !top.amplified(&sums[x], config);
         if others_would_see < config.caller_side_min_errors
             || fault.per_request < config.min_error_rate
+            || others_slow
         {
             continue;
         }
@@ -1811,6 +1886,81 @@ mod tests {
                 .any(|e| matches!(e, Evidence::Latency { .. }))),
             "{b:#?}"
         );
+    }
+
+    #[test]
+    fn a_link_the_other_callers_share_a_little_of_is_the_callers_only_while_they_are_quiet() {
+        // a's calls to db +10 ms (x2.0); b's +2.4 ms (x1.24): 24 % of a's change, in ms
+        // and relative alike. Machine-wide noise moves a quiet caller that much.
+        let (cat, g) = two_callers((10.0, 20.0), (10.0, 12.4), &["front>a", "a>db"]);
+        let r = run(&cat, &g, &[]);
+        assert_eq!(r.candidates[0].name, "a", "{:#?}", r.candidates);
+        assert!(
+            r.candidates[0]
+                .evidence
+                .iter()
+                .any(|e| matches!(e, Evidence::CallerSide { callee, .. } if callee == "db")),
+            "{:?}",
+            r.candidates[0].evidence
+        );
+        // The same numbers with b's calls flagged: db slowed for b too.
+        let (cat, g) = two_callers(
+            (10.0, 20.0),
+            (10.0, 12.4),
+            &["front>a", "a>db", "front>b", "b>db"],
+        );
+        let r = run(&cat, &g, &[]);
+        assert_eq!(r.candidates[0].name, "db", "{:#?}", r.candidates);
+    }
+
+    /// `front → {a, b} → db`: db slowed for both (flagged), a's calls to it fail at 30 %
+    /// (its time-outs), b's do not; a sends db `a_calls` calls per 100 requests (100
+    /// usually).
+    fn time_outs_on_one_link(a_calls: f64) -> (ClusterCatalog, Ranking) {
+        let cat = catalog(&["front", "a", "b", "db"]);
+        let k = |x, y| key(&cat, x, y);
+        let slow = |x, y, req: f64, exp_req: f64, err: f64| {
+            let mut o = EdgeObservation::new(k(x, y))
+                .with_requests(exp_req, req)
+                .with_latency(10.0, 40.0)
+                .with_error_rate(0.0, err)
+                .with_anomaly(EdgeAnomaly::new(Metric::Latency, 40.0, 10.0, 3.0, ONSET));
+            if err > 0.0 {
+                o = o.with_anomaly(EdgeAnomaly::new(Metric::ErrorRate, err, 0.0, 3.0, ONSET));
+            }
+            if req != exp_req {
+                o = o.with_anomaly(EdgeAnomaly::new(Metric::Requests, req, exp_req, 3.0, ONSET));
+            }
+            o
+        };
+        let g = CallGraph::new(vec![
+            slow("front", "a", 100.0, 100.0, 0.1),
+            slow("front", "b", 100.0, 100.0, 0.0),
+            slow("a", "db", a_calls, 100.0, 0.3),
+            slow("b", "db", 100.0, 100.0, 0.0),
+        ])
+        .unwrap();
+        let r = run(&cat, &g, &[]);
+        (cat, r)
+    }
+
+    #[test]
+    fn time_outs_on_a_callee_slower_for_everyone_are_the_callees_unless_the_caller_floods_it() {
+        let side = |r: &Ranking, name: &str| {
+            r.candidates.iter().any(|c| {
+                c.name == name
+                    && c.evidence
+                        .iter()
+                        .any(|e| matches!(e, Evidence::CallerSideErrors { .. }))
+            })
+        };
+        let (_, r) = time_outs_on_one_link(100.0);
+        assert_eq!(r.candidates[0].name, "db", "{:#?}", r.candidates);
+        assert!(!side(&r, "a"), "{:#?}", r.candidates);
+        // a sends db 2.5 times its usual calls: its own flood, failing on its side.
+        let (_, r) = time_outs_on_one_link(250.0);
+        assert_eq!(r.candidates[0].name, "a", "{:#?}", r.candidates);
+        assert!(side(&r, "a"), "{:#?}", r.candidates);
     }
 
     /// `front` calls `a` and `b`, both call `db`: `a>db` fails at `a_err` and `b>db` at
