@@ -127,8 +127,19 @@ pub fn EdgeDetail(
                     graph_core::detect::BaselineKind::Daily => "same time on previous days",
                     graph_core::detect::BaselineKind::Trailing => "the hours before the episode",
                 };
+                // Found on the callee's own time: the baseline numbers are the own time's.
+                let own = t.own_time.map(|o| view! {
+                    <dt>"Tested on"</dt>
+                    <dd data-test="own-time">{format!(
+                        "the callee's own time: {} now, after {} per request in its own calls",
+                        format::value(m, o.own_ms),
+                        format::value(m, o.downstream_ms),
+                    )}</dd>
+                });
+                let mean_label = if t.own_time.is_some() { "Usual own time" } else { "Baseline mean" };
                 view! {
-                    <dt>"Baseline mean"</dt><dd data-test="baseline-mean">{format!("{} ± {}", format::value(m, t.baseline_mean), format::value(m, t.baseline_std_dev))}</dd>
+                    {own}
+                    <dt>{mean_label}</dt><dd data-test="baseline-mean">{format!("{} ± {}", format::value(m, t.baseline_mean), format::value(m, t.baseline_std_dev))}</dd>
                     <dt>"Grubbs G"</dt><dd data-test="grubbs">{format!("{:.2} (critical {:.2})", t.g, t.g_crit)}</dd>
                     <dt>"Baseline"</dt><dd data-test="baseline-kind">{format!("{kind}, {} values", t.baseline.n)}</dd>
                     {t.activity_ratio.map(|r| view! { <dt>"Site activity"</dt><dd>{format!("×{r:.2} of usual, expectation scaled")}</dd> })}
