@@ -194,20 +194,20 @@ fn gather_trailing(
     limits: TrailingLimits,
     out: &mut Vec<f64>,
 ) {
-    gather_trailing_with(recent, parts, metric, limits, out, |slot, p| {
+    gather_trailing_with(recent, parts, metric, limits, out, |_, slot, p| {
         usable(slot, p, metric, marks)
     });
 }
 
-/// [`gather_trailing`] of any value read at a slot (`value`), skipping and leaving out
-/// buckets by the flags of `metric` of `parts`.
+/// [`gather_trailing`] of any value read at a slot (`value`, given the slot's index in
+/// `recent`), skipping and leaving out buckets by the flags of `metric` of `parts`.
 fn gather_trailing_with(
     recent: &[Slot<'_>],
     parts: &[u32],
     metric: Metric,
     limits: TrailingLimits,
     out: &mut Vec<f64>,
-    value: impl Fn(&Slot<'_>, &Point) -> Option<f64>,
+    value: impl Fn(usize, &Slot<'_>, &Point) -> Option<f64>,
 ) {
     let episode = PointFlags::CANDIDATE | PointFlags::ANOMALOUS;
     let skip = recent
@@ -215,21 +215,21 @@ fn gather_trailing_with(
         .take(limits.max_episode)
         .take_while(|s| read(s.col, parts).flags[metric.index()].intersects(episode))
         .count();
-    for slot in recent.iter().skip(skip).take(limits.window) {
+    for (i, slot) in recent.iter().enumerate().skip(skip).take(limits.window) {
         let p = read(slot.col, parts);
         if p.flags[metric.index()].contains(PointFlags::CANDIDATE) {
             continue;
         }
-        if let Some(v) = value(slot, &p) {
+        if let Some(v) = value(i, slot, &p) {
             out.push(v);
         }
     }
 }
 
-/// The baseline of a value derived from the columns (`derive`), from the slots of
-/// `kind`, where the point of `metric` of `parts` may join that metric's baseline: the
-/// same buckets, leaving out the same ones, as the metric's own baseline of that kind.
-/// Leaves the values in `out` and returns whether there are the kind's minimum of them.
+/// The baseline of a value derived from `metric` of `parts`, `derive(i, v)` for the
+/// metric's value `v` at the `i`-th slot of `kind`: the same buckets, leaving out the
+/// same ones, as the metric's own baseline of that kind. Leaves the values in `out`
+/// and returns whether there are the kind's minimum of them.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn gather_derived(
     slots: &Slots<'_>,
@@ -239,13 +239,12 @@ pub(crate) fn gather_derived(
     metric: Metric,
     cfg: &BaselineConfig,
     limits: TrailingLimits,
-    derive: impl Fn(&Column) -> Option<f64>,
+    derive: impl Fn(usize, f64) -> Option<f64>,
     out: &mut Vec<f64>,
 ) -> bool {
     out.clear();
-    let value = |slot: &Slot<'_>, p: &Point| {
-        usable(slot, p, metric, marks)?;
-        derive(slot.col?).filter(|v| v.is_finite())
+    let value = |i: usize, slot: &Slot<'_>, p: &Point| {
+        derive(i, usable(slot, p, metric, marks)?).filter(|v| v.is_finite())
     };
     let (seasonal, min) = match kind {
         BaselineKind::Weekly => (&slots.weekly, cfg.weekly.min_samples),
@@ -258,7 +257,8 @@ pub(crate) fn gather_derived(
     out.extend(
         seasonal
             .iter()
-            .filter_map(|slot| value(slot, &read(slot.col, parts))),
+            .enumerate()
+            .filter_map(|(i, slot)| value(i, slot, &read(slot.col, parts))),
     );
     out.len() as u32 >= min
 }

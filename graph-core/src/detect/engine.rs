@@ -6,21 +6,21 @@ use crate::model::{ClusterCatalog, Direction, Metric, Tick};
 use crate::{Error, Result};
 
 use super::activity::{activity_adjustment, scales_with_activity};
-use super::baseline::{Choice, Slots, TrailingLimits, choose, gather_derived, read};
+use super::baseline::{Choice, Slot, Slots, TrailingLimits, choose, gather_derived, read};
 use super::config::DetectConfig;
 use super::deviation::{KeyEdges, relative_deviation, small_deviation};
 use super::grubbs::{CriticalValues, SampleStats};
 use super::maintenance::{Plan, Subjects, plan_subjects};
 use super::marks::{MarkContext, ResolvedMarks};
 use super::missing::current_value;
-use super::own::{Neighbours, own_time};
+use super::own::{Neighbours, downstream_table};
 use super::persistence::{is_large_jump, prior_streak};
 use super::result::{
     BaselineKind, BaselineUsed, DcStorm, Expectation, FlagPoint, InsufficientBaseline,
     MissingSeries, OwnTime, Suppressed, SuppressionReason, TickDetections,
 };
 use super::result::{Finding, Subject};
-use super::series::{Column, PointFlags, SeriesKey, SeriesView};
+use super::series::{CellValue, PointFlags, SeriesKey, SeriesView};
 use super::severity::Severity;
 use super::storm::{DataCentres, find_storms};
 
@@ -479,7 +479,9 @@ struct OwnContext<'a, 'v> {
 /// the filters like any other, and a call found slower this way gets the finding's
 /// expected latency as its expectation, so the ranker reads the same change.
 ///
-/// O(T · (B + d)) for T tests, B baseline buckets and d edges at the callee.
+/// O(B · S + T · (B + d)) for B baseline buckets of the kinds used, S entities, T tests
+/// and d calls out of a callee: every cluster's downstream time is worked out once per
+/// bucket.
 fn own_time_tests(
     ctx: &OwnContext<'_, '_>,
     entities: &[SeriesKey],
@@ -493,6 +495,16 @@ fn own_time_tests(
         return;
     };
     let neighbours = Neighbours::new(entities);
+    let clusters = neighbours.clusters();
+    let table = |slots: &[Slot<'_>]| -> Vec<Vec<f64>> {
+        slots
+            .iter()
+            .map(|s| downstream_table(s.col, entities, clusters))
+            .collect()
+    };
+    let now_downstream = downstream_table(Some(current), entities, clusters);
+    // Downstream times per slot of each baseline kind, computed when first needed.
+    let mut tables: [Option<Vec<Vec<f64>>>; 3] = [None, None, None];
     let busy: HashSet<u32> = pending
         .iter()
         .filter(|p| p.reason.is_none() && p.finding.metric != Metric::Latency)
@@ -505,16 +517,34 @@ fn own_time_tests(
         if key.method.is_some() || key.edge.src == key.edge.dst {
             continue;
         }
-        let (ins, outs) = neighbours.of(key.edge.dst);
+        let callee = key.edge.dst.0;
+        let outs = neighbours.outs(callee);
         if outs.is_empty() || outs.iter().any(|e| busy.contains(e)) {
             continue;
         }
-        let Some(now) = own_time(current, entity, ins, outs) else {
+        let CellValue::Valid(c) = current.cell(entity as usize).value() else {
             continue;
         };
+        let (Some(latency), downstream) =
+            (c.metric(Metric::Latency), now_downstream[callee as usize])
+        else {
+            continue;
+        };
+        if !downstream.is_finite() {
+            continue;
+        }
+        let now = OwnTime {
+            own_ms: latency - downstream,
+            downstream_ms: downstream,
+        };
+        let (i, slots) = match kind {
+            BaselineKind::Weekly => (0, &ctx.slots.weekly),
+            BaselineKind::Daily => (1, &ctx.slots.daily),
+            BaselineKind::Trailing => (2, &ctx.slots.recent),
+        };
+        let past = tables[i].get_or_insert_with(|| table(slots));
         let parts = std::slice::from_ref(&entity);
         let marks = ctx.resolved.for_parts(parts);
-        let own = |col: &Column| own_time(col, entity, ins, outs).map(|r| r.own());
         let enough = gather_derived(
             ctx.slots,
             kind,
@@ -523,24 +553,24 @@ fn own_time_tests(
             Metric::Latency,
             &ctx.config.baseline,
             ctx.limits,
-            own,
+            |i, v| Some(v - past[i][callee as usize]),
             &mut samples,
         );
         let Some(stats) = SampleStats::from_values(&samples).filter(|_| enough) else {
             continue;
         };
-        let Some(p) = grubbs_test(&stats, now.own(), None, Direction::Up, crit) else {
+        let Some(p) = grubbs_test(&stats, now.own_ms, None, Direction::Up, crit) else {
             continue;
         };
         let key_edge = ctx.key_edges.contains(&key.edge);
-        let expected = p.expected + now.downstream;
-        let relative = relative_deviation(now.latency, expected);
+        let expected = p.expected + now.downstream_ms;
+        let relative = relative_deviation(latency, expected);
         // A second look: only a change worth reporting is kept, not a small one.
-        if small_deviation(now.latency, expected, relative, mc, key_edge).is_some() {
+        if small_deviation(latency, expected, relative, mc, key_edge).is_some() {
             continue;
         }
         let passed = Passed {
-            value: now.latency,
+            value: latency,
             expected,
             relative,
             ..p
@@ -558,10 +588,7 @@ fn own_time_tests(
             key_edge,
             ctx.tick,
         );
-        f.own_time = Some(OwnTime {
-            own_ms: now.own(),
-            downstream_ms: now.downstream,
-        });
+        f.own_time = Some(now);
         out.summary.candidates += 1;
         if let Ok(i) = out.expectations.binary_search_by_key(&entity, |e| e.entity) {
             out.expectations[i].values[Metric::Latency.index()] = Some(expected);
