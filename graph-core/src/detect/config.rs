@@ -340,11 +340,18 @@ impl Default for ActivityConfig {
 pub struct OwnTimeConfig {
     /// Whether the test runs.
     pub enabled: bool,
+    /// Only calls whose callee spends at least this share of their latency in its own
+    /// calls are tested again: below it the latency is mostly the callee's own time and
+    /// its own test already sees a change of it.
+    pub min_downstream_share: f64,
 }
 
 impl Default for OwnTimeConfig {
     fn default() -> Self {
-        OwnTimeConfig { enabled: true }
+        OwnTimeConfig {
+            enabled: true,
+            min_downstream_share: 0.5,
+        }
     }
 }
 
@@ -490,6 +497,13 @@ impl DetectConfig {
                 format!("{} must be a finite number >= 1", a.max_ratio),
             ));
         }
+        let share = self.own_time.min_downstream_share;
+        if !(share.is_finite() && share >= 0.0) {
+            return Err(invalid(
+                "own_time.min_downstream_share",
+                format!("{share} must be a finite number >= 0"),
+            ));
+        }
         Ok(())
     }
 
@@ -616,6 +630,9 @@ mod tests {
         let mut c = DetectConfig::default();
         c.activity.max_ratio = 0.5;
         assert_eq!(field_of(c), "activity.max_ratio");
+        let mut c = DetectConfig::default();
+        c.own_time.min_downstream_share = -0.1;
+        assert_eq!(field_of(c), "own_time.min_downstream_share");
     }
 
     #[test]

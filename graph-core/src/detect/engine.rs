@@ -1,7 +1,5 @@
 //! One detection tick: [`detect`].
 
-use std::collections::HashSet;
-
 use crate::model::{ClusterCatalog, Direction, Metric, Tick};
 use crate::{Error, Result};
 
@@ -472,7 +470,8 @@ struct OwnContext<'a, 'v> {
 /// The own-time test ([`super::own`]) of calls whose latency passed no test of its own
 /// (`tests`: plan, entity and the kind of baseline their latency was tested against),
 /// in the slower direction only, keeping only changes of the call's latency that are not
-/// small by the latency's minimums. Left out: callees with no downstream calls (their own
+/// small by the latency's minimums. Left out: calls whose callee's downstream time is
+/// under `min_downstream_share` of their latency (mostly its own time already), callees with no downstream calls (their own
 /// time is their latency) and callees whose downstream calls are candidates in errors
 /// or requests this tick (failing or vanishing calls shorten the downstream time, and
 /// the own time would grow by what is no longer called). Findings join `pending` for
@@ -505,11 +504,19 @@ fn own_time_tests(
     let now_downstream = downstream_table(Some(current), entities, clusters);
     // Downstream times per slot of each baseline kind, computed when first needed.
     let mut tables: [Option<Vec<Vec<f64>>>; 3] = [None, None, None];
-    let busy: HashSet<u32> = pending
+    // Clusters whose calls are candidates in errors or requests this tick.
+    let mut busy = vec![false; clusters];
+    for p in pending
         .iter()
         .filter(|p| p.reason.is_none() && p.finding.metric != Metric::Latency)
-        .flat_map(|p| subjects.parts(&subjects.plans[p.plan]).iter().copied())
-        .collect();
+    {
+        for &e in subjects.parts(&subjects.plans[p.plan]) {
+            if let Some(b) = busy.get_mut(entities[e as usize].edge.src.0 as usize) {
+                *b = true;
+            }
+        }
+    }
+    let min_share = ctx.config.own_time.min_downstream_share;
     let mc = ctx.config.metrics.get(Metric::Latency);
     let mut samples = Vec::new();
     for (pi, entity, kind) in tests {
@@ -518,8 +525,7 @@ fn own_time_tests(
             continue;
         }
         let callee = key.edge.dst.0;
-        let outs = neighbours.outs(callee);
-        if outs.is_empty() || outs.iter().any(|e| busy.contains(e)) {
+        if neighbours.outs(callee).is_empty() || busy[callee as usize] {
             continue;
         }
         let CellValue::Valid(c) = current.cell(entity as usize).value() else {
@@ -530,7 +536,8 @@ fn own_time_tests(
         else {
             continue;
         };
-        if !downstream.is_finite() {
+        // Calls that are mostly the callee's own time were tested as they are.
+        if !downstream.is_finite() || downstream < min_share * latency {
             continue;
         }
         let now = OwnTime {
