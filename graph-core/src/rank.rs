@@ -1231,10 +1231,11 @@ fn caller_side_moves(
 }
 
 /// Per candidate: how many callers answer its failures with retries (0: none do). They do
-/// when callers that each send it at least `1 + min_amplification` times their usual
-/// calls per request carry at least `retry_share` of its usual calls, and either there
-/// are two or more of them, or its failures on their links are fast (see
-/// [`fast_failures`]). One caller alone whose calls fail slowly is that caller's own
+/// when two or more callers that each send it at least `1 + min_amplification` times
+/// their usual calls per request carry at least `retry_share` of its usual calls, or
+/// when at least one caller does and the callers whose calls it refuses fast, retrying
+/// or not, carry that share (see [`fast_failures`]): a callee refusing nearly everyone is
+/// failing by itself. One caller alone whose calls fail slowly is that caller's own
 /// doing: a retry storm whose time-outs cut calls short, a loop.
 ///
 /// O(E) for E edges in `inside`.
@@ -1266,9 +1267,10 @@ fn retrying_callers(
         if per_request >= 1.0 + config.min_amplification {
             amplified[j] += e;
             amplifiers[j] += 1;
-            if fast_failures(o, per_request, config) {
-                fast[j] += e;
-            }
+        }
+        // Calls it refuses, retried or not: the callee failing by itself.
+        if fast_failures(o, per_request.max(1.0), config) {
+            fast[j] += e;
         }
     }
     (0..n)
@@ -1276,7 +1278,7 @@ fn retrying_callers(
         .map(|j| {
             let enough = config.retry_share * sums[j].req_exp;
             let retried = (amplifiers[j] >= 2 && amplified[j] >= enough)
-                || (fast[j] > 0.0 && fast[j] >= enough);
+                || (amplifiers[j] >= 1 && fast[j] > 0.0 && fast[j] >= enough);
             if retried { amplifiers[j] } else { 0 }
         })
         .collect()
@@ -1303,7 +1305,8 @@ fn fast_failures(o: &EdgeObservation, per_request: f64, config: &RankConfig) -> 
         return false;
     };
     let f0 = o.error_rate.expected().unwrap_or(0.0);
-    if f <= 0.0 || f - f0 < 0.5 * (1.0 - 1.0 / per_request) || l0 <= 0.0 {
+    if f <= 0.0 || f - f0 < config.min_error_rate.max(0.5 * (1.0 - 1.0 / per_request)) || l0 <= 0.0
+    {
         return false;
     }
     let failed = (l - (1.0 - f) * l0) / f;
@@ -2077,6 +2080,50 @@ mod tests {
                 .contains("its caller retries it"),
             "{}",
             r.candidates[0].explanation
+        );
+    }
+
+    #[test]
+    fn a_callee_refusing_every_caller_is_the_cause_though_only_a_small_caller_retries() {
+        // db refuses 40 % of calls at once. catalog, with most of db's calls, gives up
+        // after one try; worker retries: twice its calls. Refused by everyone, db is
+        // failing by itself, and worker's retries answer it.
+        let cat = catalog(&["front", "catalog", "worker", "db"]);
+        let k = |x, y| key(&cat, x, y);
+        let refused = |x, y, usual: f64, now: f64| {
+            let mut o = EdgeObservation::new(k(x, y))
+                .with_requests(usual, now)
+                .with_latency(8.0, 4.8)
+                .with_error_rate(0.0, 0.4)
+                .with_anomaly(EdgeAnomaly::new(Metric::ErrorRate, 0.4, 0.0, 5.0, ONSET));
+            if now != usual {
+                o = o.with_anomaly(EdgeAnomaly::new(Metric::Requests, now, usual, 4.0, ONSET));
+            }
+            o
+        };
+        let caller = |x, err: f64| {
+            EdgeObservation::new(k("front", x))
+                .with_requests(100.0, 100.0)
+                .with_latency(30.0, 30.0)
+                .with_error_rate(0.0, err)
+                .with_anomaly(EdgeAnomaly::new(Metric::ErrorRate, err, 0.0, 3.0, ONSET))
+        };
+        let g = CallGraph::new(vec![
+            caller("catalog", 0.4),
+            caller("worker", 0.16),
+            refused("catalog", "db", 300.0, 300.0),
+            refused("worker", "db", 50.0, 100.0),
+        ])
+        .unwrap();
+        let r = run(&cat, &g, &[]);
+        assert_eq!(r.candidates[0].name, "db", "{:#?}", r.candidates);
+        let worker = r.candidates.iter().find(|c| c.name == "worker");
+        assert!(
+            worker.is_none_or(|c| !c
+                .evidence
+                .iter()
+                .any(|e| matches!(e, Evidence::Amplification { .. }))),
+            "{worker:#?}"
         );
     }
 
