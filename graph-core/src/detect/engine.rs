@@ -11,7 +11,7 @@ use super::grubbs::{CriticalValues, SampleStats};
 use super::maintenance::{Plan, Subjects, plan_subjects};
 use super::marks::{MarkContext, ResolvedMarks};
 use super::missing::current_value;
-use super::own::{Neighbours, downstream_table};
+use super::own::{clusters_with_calls, downstream_table};
 use super::persistence::{is_large_jump, prior_streak};
 use super::result::{
     BaselineKind, BaselineUsed, DcStorm, Expectation, FlagPoint, InsufficientBaseline,
@@ -470,11 +470,12 @@ struct OwnContext<'a, 'v> {
 /// The own-time test ([`super::own`]) of calls whose latency passed no test of its own
 /// (`tests`: plan, entity and the kind of baseline their latency was tested against),
 /// in the slower direction only, keeping only changes of the call's latency that are not
-/// small by the latency's minimums. Left out: calls whose callee's downstream time is
-/// under `min_downstream_share` of their latency (mostly its own time already), callees with no downstream calls (their own
-/// time is their latency) and callees whose downstream calls are candidates in errors
-/// or requests this tick (failing or vanishing calls shorten the downstream time, and
-/// the own time would grow by what is no longer called). Findings join `pending` for
+/// small by the latency's minimums. Left out: callees with no downstream calls (their
+/// own time is their latency), calls whose callee's downstream time is under
+/// `min_downstream_share` of their latency (mostly its own time already), and callees
+/// whose downstream calls are candidates in errors or requests this tick (failing or
+/// vanishing calls shorten the downstream time, and the own time would grow by what is
+/// no longer called). Findings join `pending` for
 /// the filters like any other, and a call found slower this way gets the finding's
 /// expected latency as its expectation, so the ranker reads the same change.
 ///
@@ -493,8 +494,8 @@ fn own_time_tests(
     let Some(current) = ctx.slots.current else {
         return;
     };
-    let neighbours = Neighbours::new(entities);
-    let clusters = neighbours.clusters();
+    let calls_out = clusters_with_calls(entities);
+    let clusters = calls_out.len();
     let table = |slots: &[Slot<'_>]| -> Vec<Vec<f64>> {
         slots
             .iter()
@@ -525,7 +526,7 @@ fn own_time_tests(
             continue;
         }
         let callee = key.edge.dst.0;
-        if neighbours.outs(callee).is_empty() || busy[callee as usize] {
+        if !calls_out[callee as usize] || busy[callee as usize] {
             continue;
         }
         let CellValue::Valid(c) = current.cell(entity as usize).value() else {

@@ -13,39 +13,21 @@
 
 use super::series::{CellValue, Column, SeriesKey};
 
-/// Each cluster's outgoing edge totals (entity indices; no per-method entities, no
-/// calls of a cluster to itself), by cluster index.
-#[derive(Debug, Default)]
-pub(crate) struct Neighbours {
-    outs: Vec<Vec<u32>>,
-}
-
-impl Neighbours {
-    /// O(S) for S entities.
-    pub(crate) fn new(entities: &[SeriesKey]) -> Self {
-        let n = entities
-            .iter()
-            .map(|k| k.edge.src.0.max(k.edge.dst.0) as usize + 1)
-            .max()
-            .unwrap_or(0);
-        let mut outs = vec![Vec::new(); n];
-        for (i, key) in entities.iter().enumerate() {
-            if counts(key) {
-                outs[key.edge.src.0 as usize].push(i as u32);
-            }
-        }
-        Neighbours { outs }
+/// Which clusters call others (by cluster index): their own time differs from their
+/// latency. As many entries as cluster indices the entities name.
+///
+/// O(S) for S entities.
+pub(crate) fn clusters_with_calls(entities: &[SeriesKey]) -> Vec<bool> {
+    let n = entities
+        .iter()
+        .map(|k| k.edge.src.0.max(k.edge.dst.0) as usize + 1)
+        .max()
+        .unwrap_or(0);
+    let mut calls = vec![false; n];
+    for key in entities.iter().filter(|k| counts(k)) {
+        calls[key.edge.src.0 as usize] = true;
     }
-
-    /// The number of cluster indices.
-    pub(crate) fn clusters(&self) -> usize {
-        self.outs.len()
-    }
-
-    /// The outgoing edge totals of the cluster with index `cluster`.
-    pub(crate) fn outs(&self, cluster: u32) -> &[u32] {
-        self.outs.get(cluster as usize).map_or(&[], Vec::as_slice)
-    }
+    calls
 }
 
 /// Whether an entity counts in a cluster's requests in and calls out.
@@ -115,10 +97,10 @@ mod tests {
         // 0 -> 1 (20 calls), 2 -> 1 (30 calls), 1 -> 3 (100 calls at 4 ms), 1 -> 1
         // (ignored), 1 -> 4 (no data).
         let entities = [key(0, 1), key(2, 1), key(1, 3), key(1, 1), key(1, 4)];
-        let n = Neighbours::new(&entities);
-        assert_eq!(n.clusters(), 5);
-        assert_eq!(n.outs(1), &[2u32, 4][..]);
-        assert!(n.outs(3).is_empty() && n.outs(9).is_empty());
+        assert_eq!(
+            clusters_with_calls(&entities),
+            vec![true, true, true, false, false]
+        );
         let mut col = Column::new();
         let set = |col: &mut Column, e: usize, r: f64, l: f64| {
             col.set(
@@ -134,7 +116,7 @@ mod tests {
         set(&mut col, 1, 30.0, 30.0);
         set(&mut col, 2, 100.0, 4.0);
         set(&mut col, 3, 7.0, 1000.0);
-        let t = downstream_table(Some(&col), &entities, n.clusters());
+        let t = downstream_table(Some(&col), &entities, 5);
         // 400 ms of downstream calls over 50 requests in.
         assert_eq!(t[1], 8.0);
         // Nothing comes into 0, 2 or 4; 3 calls nothing.
