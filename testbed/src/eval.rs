@@ -131,6 +131,10 @@ pub struct FaultOutcome {
     pub rankings: BTreeMap<String, Option<Vec<String>>>,
     /// The cause's 1-based rank in each.
     pub ranks: BTreeMap<String, Option<usize>>,
+    /// What Epicenter flagged at the judged tick, one line per anomalous call: how a
+    /// miss came about can be read off the report without the run's store.
+    #[serde(default)]
+    pub flagged: Vec<String>,
 }
 
 /// AC@1, AC@3 and AC@5 of one ranker over some faults.
@@ -264,6 +268,30 @@ impl Report {
                 cell("naive_errors")
             ));
         }
+        let missed: Vec<&FaultOutcome> = self
+            .faults
+            .iter()
+            .filter(|f| f.ranks.get("epicenter").copied().flatten() != Some(1))
+            .collect();
+        if !missed.is_empty() {
+            s.push_str("\n## What Epicenter flagged where it did not rank the cause first\n");
+            for f in missed {
+                s.push_str(&format!(
+                    "\n- fault {} ({} on {}), tick {}:",
+                    f.id,
+                    f.kind,
+                    f.cause,
+                    f.tick.map_or("-".into(), |t| t.to_string())
+                ));
+                if f.flagged.is_empty() {
+                    s.push_str(" nothing");
+                }
+                for line in &f.flagged {
+                    s.push_str(&format!("\n  - {line}"));
+                }
+            }
+            s.push('\n');
+        }
         s
     }
 }
@@ -358,6 +386,11 @@ mod tests {
                 .iter()
                 .map(|r| (r.to_string(), if *r == "epicenter" { ep } else { None }))
                 .collect(),
+            flagged: if id == 2 {
+                vec!["a>b latency 10.0 -> 20.0 ms".into()]
+            } else {
+                Vec::new()
+            },
         };
         let rep = Report::new(
             1,
@@ -377,6 +410,16 @@ mod tests {
         assert!(md.contains("| latency | 2 | 0.50 | 0.50 | 1.00 |"), "{md}");
         assert!(
             md.contains("| 3 | errors | x | 100 | miss (no ranking)"),
+            "{md}"
+        );
+        // What was flagged is listed for the faults not ranked first, and only those.
+        assert!(!md.contains("fault 1 ("), "{md}");
+        assert!(
+            md.contains("- fault 2 (latency on x), tick 100:\n  - a>b latency 10.0 -> 20.0 ms"),
+            "{md}"
+        );
+        assert!(
+            md.contains("- fault 3 (errors on x), tick 100: nothing"),
             "{md}"
         );
         let back: Report = serde_json::from_str(&serde_json::to_string(&rep).unwrap()).unwrap();

@@ -484,6 +484,58 @@ async fn epicenter_ranking(e: &Epicenter, tick: i64) -> anyhow::Result<Vec<Strin
         .unwrap_or_default())
 }
 
+/// The anomalies Epicenter flagged at `tick`, one line per call and metric:
+/// `caller>callee metric expected -> current`, and the test's baseline.
+async fn epicenter_flagged(e: &Epicenter, tick: i64) -> anyhow::Result<Vec<String>> {
+    let v = e.get(&format!("/api/v1/analysis?tick={tick}")).await?;
+    let g = e.get(&format!("/api/v1/graph/full?tick={tick}")).await?;
+    let names: BTreeMap<i64, String> = g["clusters"]
+        .as_array()
+        .context("graph/full has no clusters")?
+        .iter()
+        .filter_map(|c| Some((c["id"].as_i64()?, c["name"].as_str()?.to_string())))
+        .collect();
+    let name = |x: &Value| {
+        x.as_i64()
+            .and_then(|id| names.get(&id).cloned())
+            .unwrap_or_else(|| x.to_string())
+    };
+    let mut out = Vec::new();
+    for o in v["snapshot"]["observations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        for a in o["anomalies"].as_array().into_iter().flatten() {
+            let num = |k: &str| a[k].as_f64().map_or("?".into(), |x| format!("{x:.3}"));
+            let test = &a["test"];
+            let mut line = format!(
+                "{}>{} {} {} -> {} ({} baseline",
+                name(&o["edge"]["src"]),
+                name(&o["edge"]["dst"]),
+                a["metric"].as_str().unwrap_or("?"),
+                num("expected"),
+                num("value"),
+                test["baseline"]["kind"].as_str().unwrap_or("no")
+            );
+            if let Some(own) = test["own_time"].as_object() {
+                line.push_str(&format!(
+                    "; own time {:.3} ms, downstream {:.3} ms",
+                    own.get("own_ms")
+                        .and_then(Value::as_f64)
+                        .unwrap_or(f64::NAN),
+                    own.get("downstream_ms")
+                        .and_then(Value::as_f64)
+                        .unwrap_or(f64::NAN)
+                ));
+            }
+            line.push(')');
+            out.push(line);
+        }
+    }
+    Ok(out)
+}
+
 /// Forces the analysis of the run's ticks, then scores every ranker on every fault.
 pub async fn evaluate(
     e: &Epicenter,
@@ -546,13 +598,17 @@ pub async fn evaluate(
             rankings.insert("naive_latency".into(), None);
             rankings.insert("naive_errors".into(), None);
         }
-        let ranks = RANKERS
+        let ranks: BTreeMap<String, Option<usize>> = RANKERS
             .iter()
             .map(|r| {
                 let ranking = rankings.get(*r).cloned().flatten();
                 (r.to_string(), rank_of(ranking.as_deref(), &l.fault.cause))
             })
             .collect();
+        let flagged = match tick {
+            Some(t) => epicenter_flagged(e, t).await?,
+            None => Vec::new(),
+        };
         outcomes.push(FaultOutcome {
             id: l.fault.id,
             kind: l.fault.kind.name().to_string(),
@@ -560,6 +616,7 @@ pub async fn evaluate(
             tick,
             rankings,
             ranks,
+            flagged,
         });
     }
     Ok(Report::new(labels.seed, labels.bucket_s, outcomes))

@@ -1,8 +1,9 @@
 //! A small live run: the real `epicenter` binary, 17 service processes of the real
-//! `testbed` binary traced with the OpenTelemetry SDK, one fault of each of the seven kinds
-//! (seeded), then the evaluation. Asserts that the run completes, that every fault is
+//! `testbed` binary traced with the OpenTelemetry SDK, two faults of each of the seven
+//! kinds (seeded), then the evaluation. Asserts that the run completes, that every fault is
 //! labelled as planned, that the report files exist and parse, and that Epicenter's AC@3
-//! stays at or above the floor measured for this setup.
+//! stays at or above the floor measured for this setup. On a miss the report printed
+//! lists what Epicenter flagged instead.
 
 use std::path::{Path, PathBuf};
 
@@ -12,10 +13,16 @@ use epicenter_testbed::faults::{FaultKind, Labels, plan};
 use epicenter_testbed::orchestrator::{RunArgs, run, score};
 use epicenter_testbed::topology::services;
 
-/// Epicenter's AC@3 over the seven faults of this run must be at least this. Measured 6 of
-/// 7 (AC@1 5 of 7) on the 2-core development machine; four leaves room for a busy CI
-/// machine's scheduling noise, and two misses more than measured are not noise.
-const EPICENTER_AC3_FLOOR: f64 = 4.0 / 7.0;
+/// Faults in the run: two of each kind. Seven were too few: one disturbance of a
+/// shared machine (two minutes of spurious anomalies on the order flow) cost four of them.
+const FAULTS: usize = 14;
+
+/// Epicenter's AC@3 over the run's faults must be at least this. Measured 13 of 14 (AC@1
+/// 13 of 14; latency jump 9 and error-rate jump 5) on the 2-core development machine, in
+/// debug builds, also with four busy loops beside it. The floor leaves five misses for a
+/// busy machine's noise; a ranker that is broken, or only as good as the latency jump,
+/// falls under it.
+const EPICENTER_AC3_FLOOR: f64 = 8.0 / 14.0;
 
 fn epicenter_bin() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
@@ -31,7 +38,7 @@ fn epicenter_bin() -> PathBuf {
 async fn a_seeded_run_labels_every_fault_and_ranks_causes() {
     let out = tempfile::tempdir().unwrap();
     let seed = 11;
-    let faults = 7;
+    let faults = FAULTS;
     let bucket_s = 5;
     let fault_buckets = 3;
     let args = RunArgs {
@@ -58,7 +65,9 @@ async fn a_seeded_run_labels_every_fault_and_ranks_causes() {
     assert_eq!(labels.faults.len(), faults);
     let mut kinds: Vec<FaultKind> = labels.faults.iter().map(|l| l.fault.kind).collect();
     kinds.sort();
-    assert_eq!(kinds, FaultKind::ALL.to_vec(), "one fault of each kind");
+    let mut twice: Vec<FaultKind> = [FaultKind::ALL, FaultKind::ALL].concat();
+    twice.sort();
+    assert_eq!(kinds, twice, "two faults of each kind");
     for (l, p) in labels.faults.iter().zip(&planned) {
         assert_eq!(&l.fault, p);
         let on = l.end - l.start;
@@ -81,7 +90,7 @@ async fn a_seeded_run_labels_every_fault_and_ranks_causes() {
     let from_file: Report = read_json(&out.path().join("report.json"));
     assert_eq!(from_file, report);
     let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
-    assert!(md.contains("| **all** | 7 |"), "{md}");
+    assert!(md.contains(&format!("| **all** | {faults} |")), "{md}");
     assert_eq!(report.faults.len(), faults);
     for f in &report.faults {
         assert!(
@@ -100,7 +109,7 @@ async fn a_seeded_run_labels_every_fault_and_ranks_causes() {
         .filter(|f| f.rankings["epicenter"].is_some())
         .count();
     assert!(
-        ranked >= 5,
+        ranked >= 10,
         "Epicenter ranked only {ranked} of {faults} faults"
     );
     let ac3 = report.overall["epicenter"].ac3;
