@@ -507,13 +507,17 @@ async fn epicenter_flagged(e: &Epicenter, tick: i64) -> anyhow::Result<Vec<Strin
         .flatten()
     {
         for a in o["anomalies"].as_array().into_iter().flatten() {
-            let num = |k: &str| a[k].as_f64().map_or("?".into(), |x| format!("{x:.3}"));
+            let metric = a["metric"].as_str().unwrap_or("?");
+            let unit = if metric == "latency" { " ms" } else { "" };
+            let num = |k: &str| {
+                a[k].as_f64()
+                    .map_or("?".into(), |x| format!("{x:.3}{unit}"))
+            };
             let test = &a["test"];
             let mut line = format!(
-                "{}>{} {} {} -> {} ({} baseline",
+                "{}>{} {metric} {} -> {} ({} baseline",
                 name(&o["edge"]["src"]),
                 name(&o["edge"]["dst"]),
-                a["metric"].as_str().unwrap_or("?"),
                 num("expected"),
                 num("value"),
                 test["baseline"]["kind"].as_str().unwrap_or("no")
