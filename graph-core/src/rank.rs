@@ -475,6 +475,11 @@ pub struct Sums {
     out_err_flagged_wd: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     surge_dst: Option<ClusterId>,
+    /// The part of `out_lat_wd` on unflagged links whose growth the callee's other
+    /// callers did not see: the node's own side of those links, not its callees'. Set
+    /// by [`rank`] from the whole graph, carried in the context for replays.
+    #[serde(skip_serializing_if = "is_zero")]
+    out_lat_wd_own_side: f64,
 }
 
 /// The incoming edge that added the most latency (or errors) to a node.
@@ -547,6 +552,7 @@ pub fn rank(
     for o in graph.observations().iter().filter(|o| !kept(o.edge)) {
         accumulate(&mut outside, &slot, o);
     }
+    own_side_of_links(graph.observations(), &slot, &mut outside, config);
     let context: Vec<NodeContext> = cand
         .iter()
         .zip(outside)
@@ -790,7 +796,8 @@ pub fn rank_from<'a>(
             let lat = (s.lat_w > 0.0 && s.lat_anomaly_in).then(|| {
                 let incoming = s.lat_wd / s.lat_w;
                 let explained = if s.in_w > 0.0 {
-                    s.out_lat_wd / s.in_w + fan_out_change(s, config)
+                    (s.out_lat_wd - s.out_lat_wd_own_side).max(0.0) / s.in_w
+                        + fan_out_change(s, config)
                 } else {
                     0.0
                 };
@@ -1134,17 +1141,7 @@ fn one_link(
     }
     let link = top.wd / top.w;
     let others = (into.wd - top.wd) / others_w;
-    // The others' change as a share of the link's: in the metric's unit, and, for
-    // latency, also relative to each side's usual value, whichever is larger. A callee
-    // that adds the same ms to every call, or slows every call in proportion, changes
-    // its other callers' calls by one of the two as much as the link's.
-    let mut share = others / link;
-    if let Some(wexp) = into.wexp
-        && top.wexp > 0.0
-        && wexp - top.wexp > 0.0
-    {
-        share = share.max(((into.wd - top.wd) / (wexp - top.wexp)) / (top.wd / top.wexp));
-    }
+    let share = others_share((into.w, into.wd, into.wexp), (top.w, top.wd, top.wexp));
     let others_quiet = into.anomalous_edges == u32::from(top.anomalous);
     let others_max = if others_quiet {
         into.quiet_share
@@ -1175,6 +1172,102 @@ fn one_link(
         per_request,
     };
     Some((x, top, fault))
+}
+
+/// The other callers' change as a share of one link's, from the sums over every
+/// incoming edge of a callee (`all_*`) and over the link (`link_*`): in the metric's
+/// unit, and, when the usual values are known (latency), also relative to each side's
+/// usual value, whichever is larger. A callee that adds the same ms to every call, or
+/// slows every call in proportion, changes its other callers' calls by one of the two as
+/// much as the link's.
+///
+/// O(1).
+fn others_share(all: (f64, f64, Option<f64>), link: (f64, f64, f64)) -> f64 {
+    let (all_w, all_wd, all_wexp) = all;
+    let (link_w, link_wd, link_wexp) = link;
+    let others = (all_wd - link_wd) / (all_w - link_w);
+    let mut share = others / (link_wd / link_w);
+    if let Some(wexp) = all_wexp
+        && link_wexp > 0.0
+        && wexp - link_wexp > 0.0
+    {
+        share = share.max(((all_wd - link_wd) / (wexp - link_wexp)) / (link_wd / link_wexp));
+    }
+    share
+}
+
+/// Marks, in `sums`, the latency growth on each candidate's outgoing links that is on
+/// the candidate's side: links not flagged in latency (a flagged one is moved by
+/// [`caller_side_moves`]) whose growth the callee's other callers did not see, by the
+/// same tests as a flagged link (`caller_side_share`, `caller_side_min_weight`, and
+/// `caller_side_others_quiet` or `caller_side_others`). Calls waiting for a slot of
+/// the caller's own exhausted pool grow so before any of them is flagged; counted as the
+/// callee's doing, they would explain the caller's growth away to a callee that is not
+/// even a candidate. Latency only.
+///
+/// O(E) for E observations.
+fn own_side_of_links(
+    observations: &[EdgeObservation],
+    slot: &HashMap<ClusterId, usize>,
+    sums: &mut [Sums],
+    config: &RankConfig,
+) {
+    /// Latency sums over one callee's incoming edges.
+    #[derive(Default, Clone, Copy)]
+    struct Into {
+        w: f64,
+        wd: f64,
+        wexp: f64,
+        edges: u32,
+        anomalous: u32,
+    }
+    let slow = |o: &EdgeObservation| o.anomalies.iter().any(|a| a.metric == Metric::Latency);
+    let mut into: HashMap<ClusterId, Into> = HashMap::new();
+    for o in observations {
+        if o.edge.src == o.edge.dst {
+            continue;
+        }
+        if let Some(d) = o.latency_ms.change() {
+            let w = o.weight();
+            let t = into.entry(o.edge.dst).or_default();
+            t.w += w;
+            t.wd += w * d;
+            t.wexp += w * o.latency_ms.expected().unwrap_or(0.0);
+            t.edges += 1;
+            t.anomalous += u32::from(slow(o));
+        }
+    }
+    for o in observations {
+        let Some(&i) = slot.get(&o.edge.src) else {
+            continue;
+        };
+        if o.edge.src == o.edge.dst || slow(o) {
+            continue;
+        }
+        let Some(d) = o.latency_ms.change().filter(|d| *d > 0.0) else {
+            continue;
+        };
+        let Some(c) = into.get(&o.edge.dst) else {
+            continue;
+        };
+        let w = o.weight();
+        let (wd, wexp) = (w * d, w * o.latency_ms.expected().unwrap_or(0.0));
+        if c.edges < 2
+            || w <= 0.0
+            || c.w - w < config.caller_side_min_weight * c.w
+            || wd < config.caller_side_share * c.wd
+        {
+            continue;
+        }
+        let quiet = if c.anomalous == 0 {
+            config.caller_side_others_quiet
+        } else {
+            config.caller_side_others
+        };
+        if others_share((c.w, c.wd, Some(c.wexp)), (w, wd, wexp)) <= quiet {
+            sums[i].out_lat_wd_own_side += wd;
+        }
+    }
 }
 
 /// Keeps `fault` for caller `x` when it is the largest so far.
@@ -1447,11 +1540,20 @@ fn explain(
     let loaded =
         s.surge_in && s.req_exp > 0.0 && s.req_cur / s.req_exp >= 1.0 + config.min_amplification;
     let mut parts: Vec<String> = Vec::new();
+    let own_side = if s.in_w > 0.0 {
+        s.out_lat_wd_own_side / s.in_w
+    } else {
+        0.0
+    };
     let downstream = |incoming: f64, explained: f64, unit: &str, scale: f64, prec: usize| {
         if s.out_edges == 0 {
             "it makes no downstream calls".to_string()
         } else if explained.abs() < config.unchanged_share * incoming.abs() {
-            "its own downstream calls unchanged".to_string()
+            if own_side > 0.0 {
+                "its callees explain none of it".to_string()
+            } else {
+                "its own downstream calls unchanged".to_string()
+            }
         } else {
             format!(
                 "its downstream calls explain {:+.prec$} {unit} of it",
@@ -1474,6 +1576,11 @@ fn explain(
                     lead.push_str(&format!(" (x{r:.1})"));
                 }
                 parts.push(downstream(incoming_ms, explained_ms, "ms", 1.0, 1));
+                if own_side >= config.min_latency_ms {
+                    parts.push(format!(
+                        "its calls grew {own_side:+.1} ms per request that their callees' other callers did not see (its side of the links: pool, network or client)"
+                    ));
+                }
                 parts.extend(against(baselines));
                 led = true;
             }
@@ -1914,6 +2021,53 @@ mod tests {
         );
         let r = run(&cat, &g, &[]);
         assert_eq!(r.candidates[0].name, "db", "{:#?}", r.candidates);
+    }
+
+    #[test]
+    fn growth_on_an_unflagged_link_the_callees_other_callers_did_not_see_stays_with_the_caller() {
+        // front>a +20 ms, flagged; a's calls to db +20 ms (unflagged yet: a pool of a's own,
+        // exhausted, makes them wait), b's calls to db as usual. db is no candidate, so
+        // counting the link's growth as db's would explain a's away to nobody.
+        let (cat, g) = two_callers((10.0, 30.0), (10.0, 10.2), &["front>a"]);
+        let r = run(&cat, &g, &[]);
+        assert_eq!(
+            r.candidates.first().map(|c| c.name.as_str()),
+            Some("a"),
+            "{:#?}",
+            r.candidates
+        );
+        let unexplained = r.candidates[0].evidence.iter().find_map(|e| match e {
+            Evidence::Latency { unexplained_ms, .. } => Some(*unexplained_ms),
+            _ => None,
+        });
+        assert!(
+            unexplained.is_some_and(|u| (u - 20.0).abs() < 1e-9),
+            "{:?}",
+            r.candidates[0].evidence
+        );
+        let why = &r.candidates[0].explanation;
+        assert!(
+            why.contains("its callees explain none of it")
+                && why.contains("its calls grew +20.0 ms per request that their callees' other callers did not see"),
+            "{why}"
+        );
+        // The ranking replays from the snapshot's observations and context.
+        let pruned = prune(&g, &[], NOW, &PruneOptions::default());
+        let again = rank_from(
+            g.observations()
+                .iter()
+                .filter(|o| pruned.edge(o.edge).is_some()),
+            r.context.clone(),
+            &pruned,
+            &Links::default(),
+            &cat,
+            &RankConfig::default(),
+        );
+        assert_eq!(again.candidates, r.candidates);
+        // db slower for b too: the link's growth is db's, and a has none of its own.
+        let (cat, g) = two_callers((10.0, 30.0), (10.0, 25.0), &["front>a"]);
+        let r = run(&cat, &g, &[]);
+        assert_eq!(r.rank_of(cat.id("a").unwrap()), None, "{:#?}", r.candidates);
     }
 
     /// `front → {a, b} → db`: db slowed for both (flagged), a's calls to it fail at 30 %
