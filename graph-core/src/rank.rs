@@ -1205,7 +1205,7 @@ fn others_share(all: (f64, f64, Option<f64>), link: (f64, f64, f64)) -> f64 {
 /// callee's doing, they would explain the caller's growth away to a callee that is not
 /// even a candidate. Latency only.
 ///
-/// O(E) for E observations.
+/// O(E + N) for E observations and N clusters.
 fn own_side_of_links(
     observations: &[EdgeObservation],
     slot: &HashMap<ClusterId, usize>,
@@ -1221,15 +1221,30 @@ fn own_side_of_links(
         edges: u32,
         anomalous: u32,
     }
+    if slot.is_empty() {
+        return;
+    }
+    // Cluster ids index a catalog: dense, so plain vectors beat hashing 100,000 edges.
+    let n = observations
+        .iter()
+        .map(|o| o.edge.src.0.max(o.edge.dst.0) as usize + 1)
+        .max()
+        .unwrap_or(0);
+    let mut candidate: Vec<Option<usize>> = vec![None; n];
+    for (&c, &i) in slot {
+        if let Some(x) = candidate.get_mut(c.0 as usize) {
+            *x = Some(i);
+        }
+    }
     let slow = |o: &EdgeObservation| o.anomalies.iter().any(|a| a.metric == Metric::Latency);
-    let mut into: HashMap<ClusterId, Into> = HashMap::new();
+    let mut into: Vec<Into> = vec![Into::default(); n];
     for o in observations {
         if o.edge.src == o.edge.dst {
             continue;
         }
         if let Some(d) = o.latency_ms.change() {
             let w = o.weight();
-            let t = into.entry(o.edge.dst).or_default();
+            let t = &mut into[o.edge.dst.0 as usize];
             t.w += w;
             t.wd += w * d;
             t.wexp += w * o.latency_ms.expected().unwrap_or(0.0);
@@ -1238,7 +1253,7 @@ fn own_side_of_links(
         }
     }
     for o in observations {
-        let Some(&i) = slot.get(&o.edge.src) else {
+        let Some(i) = candidate[o.edge.src.0 as usize] else {
             continue;
         };
         if o.edge.src == o.edge.dst || slow(o) {
@@ -1247,9 +1262,7 @@ fn own_side_of_links(
         let Some(d) = o.latency_ms.change().filter(|d| *d > 0.0) else {
             continue;
         };
-        let Some(c) = into.get(&o.edge.dst) else {
-            continue;
-        };
+        let c = into[o.edge.dst.0 as usize];
         let w = o.weight();
         let (wd, wexp) = (w * d, w * o.latency_ms.expected().unwrap_or(0.0));
         if c.edges < 2
