@@ -442,15 +442,20 @@ pub async fn score(out: &Path, epicenter: &Path, baseline_buckets: u32) -> anyho
     Ok(report)
 }
 
-/// Edges of `tick` from `GET /api/v1/graph/full`.
-async fn edges_at(e: &Epicenter, tick: i64) -> anyhow::Result<Vec<EdgeObs>> {
-    let v = e.get(&format!("/api/v1/graph/full?tick={tick}")).await?;
-    let names: BTreeMap<i64, String> = v["clusters"]
+/// Cluster id -> name, from a `GET /api/v1/graph/full` answer.
+fn cluster_names(graph: &Value) -> anyhow::Result<BTreeMap<i64, String>> {
+    Ok(graph["clusters"]
         .as_array()
         .context("graph/full has no clusters")?
         .iter()
         .filter_map(|c| Some((c["id"].as_i64()?, c["name"].as_str()?.to_string())))
-        .collect();
+        .collect())
+}
+
+/// Edges of `tick` from `GET /api/v1/graph/full`.
+async fn edges_at(e: &Epicenter, tick: i64) -> anyhow::Result<Vec<EdgeObs>> {
+    let v = e.get(&format!("/api/v1/graph/full?tick={tick}")).await?;
+    let names = cluster_names(&v)?;
     let mut out = Vec::new();
     for ed in v["edges"].as_array().context("graph/full has no edges")? {
         let name = |k: &str| -> anyhow::Result<String> {
@@ -488,13 +493,7 @@ async fn epicenter_ranking(e: &Epicenter, tick: i64) -> anyhow::Result<Vec<Strin
 /// `caller>callee metric expected -> current`, and the test's baseline.
 async fn epicenter_flagged(e: &Epicenter, tick: i64) -> anyhow::Result<Vec<String>> {
     let v = e.get(&format!("/api/v1/analysis?tick={tick}")).await?;
-    let g = e.get(&format!("/api/v1/graph/full?tick={tick}")).await?;
-    let names: BTreeMap<i64, String> = g["clusters"]
-        .as_array()
-        .context("graph/full has no clusters")?
-        .iter()
-        .filter_map(|c| Some((c["id"].as_i64()?, c["name"].as_str()?.to_string())))
-        .collect();
+    let names = cluster_names(&e.get(&format!("/api/v1/graph/full?tick={tick}")).await?)?;
     let name = |x: &Value| {
         x.as_i64()
             .and_then(|id| names.get(&id).cloned())
