@@ -19,9 +19,10 @@ const FAULTS: usize = 14;
 
 /// Epicenter's AC@3 over the run's faults must be at least this. Measured 14 and 13 of 14
 /// (AC@1 the same; latency jump 9, error-rate jump 5) on the 2-core development machine,
-/// in debug builds. Half leaves six misses for a busy machine's noise (two busy loops
-/// started mid-run cost one of seven); a ranker that is broken ranks few causes at all.
-const EPICENTER_AC3_FLOOR: f64 = 7.0 / 14.0;
+/// in debug builds. Eight of fourteen is the share seven faults had (four of seven): six
+/// misses more than measured are left for a busy machine's noise (two busy loops started
+/// mid-run cost one of seven), and a ranker that is broken ranks few causes at all.
+const EPICENTER_AC3_FLOOR: f64 = 8.0 / 14.0;
 
 fn epicenter_bin() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
