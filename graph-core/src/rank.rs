@@ -1562,7 +1562,7 @@ fn explain(
         if s.out_edges == 0 {
             "it makes no downstream calls".to_string()
         } else if explained.abs() < config.unchanged_share * incoming.abs() {
-            if own_side > 0.0 {
+            if own_side >= config.min_latency_ms {
                 "its callees explain none of it".to_string()
             } else {
                 "its own downstream calls unchanged".to_string()
