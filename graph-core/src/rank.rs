@@ -167,6 +167,12 @@ pub struct RankConfig {
     /// Downstream time per request from more or fewer calls per request counts as
     /// explained growth once calls per request moved by this share.
     pub min_fan_out_change: f64,
+    /// Latency growth nearly every call shows at once (a machine or a network slower for
+    /// everyone) is no one's own: when at least four in five of the calls timed got
+    /// slower and their median relative change reaches `min_latency_rel`, that share of
+    /// each call's usual latency is taken out of its change, provided at least this many
+    /// calls are timed (0: never).
+    pub fleet_min_edges: usize,
 }
 
 impl Default for RankConfig {
@@ -190,6 +196,7 @@ impl Default for RankConfig {
             fast_failure_share: 0.25,
             min_fan_out_change: 0.1,
             induced_discount: 1.0,
+            fleet_min_edges: 10,
         }
     }
 }
@@ -204,7 +211,11 @@ pub enum Evidence {
         incoming_ms: f64,
         /// The part its own downstream calls explain, ms.
         explained_ms: f64,
-        /// `incoming_ms − explained_ms`.
+        /// The part of the incoming growth every call showed at once (see
+        /// [`Ranking::fleet_latency_share`]), not counted as the node's, ms.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        fleet_ms: f64,
+        /// `incoming_ms − explained_ms − fleet_ms`.
         unexplained_ms: f64,
         /// Expected request-weighted latency of the calls into the node, ms.
         expected_ms: Option<f64>,
@@ -375,6 +386,12 @@ pub struct Ranking {
     /// ([`rank_from`]), without keeping those edges.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub context: Vec<NodeContext>,
+    /// Latency growth nearly every call showed at once, as a share of each call's usual
+    /// latency (a machine or a network slower for everyone: 0.15 is 15 % slower), taken
+    /// out of every call's change before ranking; 0 when there was none to speak of (see
+    /// [`RankConfig::fleet_min_edges`]). Kept so that [`rank_from`] replays it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub fleet_latency_share: f64,
 }
 
 /// The sums the quiet edges around one node contribute to its ranking.
@@ -548,11 +565,12 @@ pub fn rank(
         pruned.edge(e).is_some() || pruned.hidden.binary_search_by_key(&e, |h| h.edge).is_ok()
     };
     let (cand, slot) = candidates(pruned);
+    let fleet = fleet_latency_share(graph.observations(), config);
     let mut outside = vec![Sums::default(); cand.len()];
     for o in graph.observations().iter().filter(|o| !kept(o.edge)) {
-        accumulate(&mut outside, &slot, o);
+        accumulate(&mut outside, &slot, o, fleet);
     }
-    own_side_of_links(graph.observations(), &slot, &mut outside, config);
+    own_side_of_links(graph.observations(), &slot, &mut outside, fleet, config);
     let context: Vec<NodeContext> = cand
         .iter()
         .zip(outside)
@@ -560,7 +578,61 @@ pub fn rank(
         .map(|(&cluster, sums)| NodeContext { cluster, sums })
         .collect();
     let inside = graph.observations().iter().filter(|o| kept(o.edge));
-    rank_from(inside, context, pruned, links, catalog, config)
+    rank_from(inside, context, fleet, pruned, links, catalog, config)
+}
+
+/// The latency growth nearly every call shows at once, as a share of each call's usual
+/// latency: the median relative change of the calls timed, when at least four in five of
+/// them got slower (their 20th percentile is above zero) and the median reaches
+/// `min_latency_rel`; else 0, and 0 with fewer than `fleet_min_edges` calls timed.
+///
+/// A fault slows its own calls and the calls waiting on it, but leaves many others as
+/// they were (the calls into the rest of the graph, and the leaves' own), so the 20th
+/// percentile stays at the noise level, even when a retry storm overloads most of the
+/// graph; a machine or a network slower for everyone slows nearly every call, each in
+/// proportion to the work behind it. On a machine a sixth slower, a call that usually
+/// takes 40 ms is about 6 ms slower whichever service makes it: a caller whose calls
+/// grew 22 ms then stands out, and a callee whose other callers saw those 6 ms is not
+/// slower for them.
+///
+/// O(E) for E observations.
+fn fleet_latency_share(observations: &[EdgeObservation], config: &RankConfig) -> f64 {
+    if config.fleet_min_edges == 0 {
+        return 0.0;
+    }
+    let mut rel: Vec<f64> = observations
+        .iter()
+        .filter(|o| o.edge.src != o.edge.dst && o.weight() > 0.0)
+        .filter_map(|o| {
+            let e = o.latency_ms.expected().filter(|e| *e > 0.0)?;
+            Some(o.latency_ms.change()? / e)
+        })
+        .filter(|r| r.is_finite())
+        .collect();
+    if rel.len() < config.fleet_min_edges.max(1) {
+        return 0.0;
+    }
+    // Two selections, not a sort: everything left of the median is at most it, and the
+    // 20th percentile (index n/5) lies there.
+    let (fifth, half) = (rel.len() / 5, rel.len() / 2);
+    let (low, &mut median, _) = rel.select_nth_unstable_by(half, f64::total_cmp);
+    let nearly_all = if fifth < low.len() {
+        *low.select_nth_unstable_by(fifth, f64::total_cmp).1
+    } else {
+        median
+    };
+    if nearly_all > 0.0 && median >= config.min_latency_rel {
+        median
+    } else {
+        0.0
+    }
+}
+
+/// The latency change of `o` beyond the share `fleet` of its usual latency that every
+/// call showed at once ([`fleet_latency_share`]).
+fn latency_change(o: &EdgeObservation, fleet: f64) -> Option<f64> {
+    let d = o.latency_ms.change()?;
+    Some(d - fleet * o.latency_ms.expected().unwrap_or(0.0))
 }
 
 /// The candidates: the pruned graph's nodes (sorted and without repeats, whatever the
@@ -610,8 +682,14 @@ fn baselines(bits: u8) -> Vec<BaselineKind> {
     .collect()
 }
 
-/// Adds one edge to the sums of its ends that are candidates.
-fn accumulate(sums: &mut [Sums], slot: &HashMap<ClusterId, usize>, o: &EdgeObservation) {
+/// Adds one edge to the sums of its ends that are candidates, its latency change less
+/// the share `fleet` of its usual latency every call showed at once.
+fn accumulate(
+    sums: &mut [Sums],
+    slot: &HashMap<ClusterId, usize>,
+    o: &EdgeObservation,
+    fleet: f64,
+) {
     if o.edge.src == o.edge.dst {
         return;
     }
@@ -625,7 +703,7 @@ fn accumulate(sums: &mut [Sums], slot: &HashMap<ClusterId, usize>, o: &EdgeObser
     if let Some(&i) = slot.get(&o.edge.dst) {
         let s = &mut sums[i];
         s.in_w += w;
-        if let Some(d) = o.latency_ms.change() {
+        if let Some(d) = latency_change(o, fleet) {
             let wexp = w * o.latency_ms.expected().unwrap_or(0.0);
             s.lat_w += w;
             s.lat_wd += w * d;
@@ -691,7 +769,7 @@ fn accumulate(sums: &mut [Sums], slot: &HashMap<ClusterId, usize>, o: &EdgeObser
     if let Some(&i) = slot.get(&o.edge.src) {
         let s = &mut sums[i];
         s.out_edges += 1;
-        if let Some(d) = o.latency_ms.change() {
+        if let Some(d) = latency_change(o, fleet) {
             // A callee answering faster (failing fast, say) never makes the caller's
             // own growth look larger.
             s.out_lat_wd += w * d.max(0.0);
@@ -738,8 +816,10 @@ fn accumulate(sums: &mut [Sums], slot: &HashMap<ClusterId, usize>, o: &EdgeObser
 
 /// Ranks the nodes of `pruned` from the observations of its edges (`inside`, by edge)
 /// and what the other edges contributed (`context`, as [`rank`] recorded it in
-/// [`Ranking::context`]). [`rank`] is this with both taken from a whole graph; a
-/// snapshot's observations with its ranking's context give the same ranking again.
+/// [`Ranking::context`]), with the latency growth every call showed at once
+/// (`fleet_latency_share`, [`Ranking::fleet_latency_share`]). [`rank`] is this with all
+/// three taken from a whole graph; a snapshot's observations with its ranking's context
+/// and fleet share give the same ranking again.
 ///
 /// # Complexity
 ///
@@ -747,6 +827,7 @@ fn accumulate(sums: &mut [Sums], slot: &HashMap<ClusterId, usize>, o: &EdgeObser
 pub fn rank_from<'a>(
     inside: impl Iterator<Item = &'a EdgeObservation>,
     context: Vec<NodeContext>,
+    fleet_latency_share: f64,
     pruned: &PrunedGraph,
     links: &Links,
     catalog: &ClusterCatalog,
@@ -767,12 +848,13 @@ pub fn rank_from<'a>(
         .filter(|c| slot.contains_key(&c.cluster))
         .collect();
     let inside: Vec<&EdgeObservation> = inside.collect();
+    let fleet = fleet_latency_share.max(0.0);
     for o in &inside {
-        accumulate(&mut sums, &slot, o);
+        accumulate(&mut sums, &slot, o, fleet);
     }
-    let retriers = retrying_callers(&inside, &sums, &slot, config);
+    let retriers = retrying_callers(&inside, &sums, &slot, fleet, config);
 
-    let caller_side = caller_side_moves(&mut sums, &cand, &slot, catalog, config);
+    let caller_side = caller_side_moves(&mut sums, &cand, &slot, fleet, catalog, config);
     let caller_side_errors = caller_side_error_moves(&mut sums, &cand, &slot, catalog, config);
 
     let depth = depths(pruned, &slot, cand.len());
@@ -910,9 +992,12 @@ pub fn rank_from<'a>(
         let r = &raw[i];
         let mut ev = Vec::new();
         if let Some((incoming, explained, u, expected, ratio)) = r.lat {
+            // The growth as measured: what every call showed at once back in.
+            let fleet_ms = fleet * expected.unwrap_or(0.0);
             ev.push(Evidence::Latency {
-                incoming_ms: incoming,
+                incoming_ms: incoming + fleet_ms,
                 explained_ms: explained,
+                fleet_ms,
                 unexplained_ms: u,
                 expected_ms: expected,
                 ratio,
@@ -1038,7 +1123,16 @@ pub fn rank_from<'a>(
         }
         let score = ev.iter().map(Evidence::points).sum::<f64>();
         let name = cluster_name(catalog, cluster);
-        let explanation = explain(&name, s, &ev, first_onset, pruned, retriers[i], config);
+        let explanation = explain(
+            &name,
+            s,
+            &ev,
+            first_onset,
+            pruned,
+            retriers[i],
+            fleet,
+            config,
+        );
         out.push(Candidate {
             rank: 0,
             cluster,
@@ -1063,6 +1157,7 @@ pub fn rank_from<'a>(
     Ranking {
         candidates: out,
         context,
+        fleet_latency_share: fleet,
     }
 }
 
@@ -1203,13 +1298,15 @@ fn others_share(all: (f64, f64, Option<f64>), link: (f64, f64, f64)) -> f64 {
 /// `caller_side_others_quiet` or `caller_side_others`). Calls waiting for a slot of
 /// the caller's own exhausted pool grow so before any of them is flagged; counted as the
 /// callee's doing, they would explain the caller's growth away to a callee that is not
-/// even a candidate. Latency only.
+/// even a candidate. Latency only, less the share `fleet` of each call's usual latency
+/// every call showed at once.
 ///
 /// O(E + N) for E observations and N clusters.
 fn own_side_of_links(
     observations: &[EdgeObservation],
     slot: &HashMap<ClusterId, usize>,
     sums: &mut [Sums],
+    fleet: f64,
     config: &RankConfig,
 ) {
     /// Latency sums over one callee's incoming edges.
@@ -1242,7 +1339,7 @@ fn own_side_of_links(
         if o.edge.src == o.edge.dst {
             continue;
         }
-        if let Some(d) = o.latency_ms.change() {
+        if let Some(d) = latency_change(o, fleet) {
             let w = o.weight();
             let t = &mut into[o.edge.dst.0 as usize];
             t.w += w;
@@ -1259,7 +1356,7 @@ fn own_side_of_links(
         if o.edge.src == o.edge.dst || slow(o) {
             continue;
         }
-        let Some(d) = o.latency_ms.change().filter(|d| *d > 0.0) else {
+        let Some(d) = latency_change(o, fleet).filter(|d| *d > 0.0) else {
             continue;
         };
         let c = into[o.edge.dst.0 as usize];
@@ -1303,6 +1400,7 @@ fn caller_side_moves(
     sums: &mut [Sums],
     cand: &[ClusterId],
     slot: &HashMap<ClusterId, usize>,
+    fleet: f64,
     catalog: &ClusterCatalog,
     config: &RankConfig,
 ) -> Vec<Option<CallerSideFault>> {
@@ -1329,7 +1427,8 @@ fn caller_side_moves(
         s.lat_w -= top.w;
         s.lat_wd -= top.wd;
         s.lat_wexp -= top.wexp;
-        s.lat_wcur -= top.wexp + top.wd;
+        // Its change was taken less the fleet's share of its usual latency.
+        s.lat_wcur -= top.wexp * (1.0 + fleet) + top.wd;
         s.lat_top = None;
         keep_largest(&mut out, x, fault);
     }
@@ -1349,6 +1448,7 @@ fn retrying_callers(
     inside: &[&EdgeObservation],
     sums: &[Sums],
     slot: &HashMap<ClusterId, usize>,
+    fleet: f64,
     config: &RankConfig,
 ) -> Vec<u32> {
     let n = sums.len();
@@ -1375,7 +1475,7 @@ fn retrying_callers(
             amplifiers[j] += 1;
         }
         // Calls it refuses, retried or not: the callee failing by itself.
-        if fast_failures(o, per_request.max(1.0), config) {
+        if fast_failures(o, per_request.max(1.0), fleet, config) {
             fast[j] += e;
         }
     }
@@ -1397,12 +1497,13 @@ fn retrying_callers(
 /// rate `f`; the new failures must reach half of the rate that explains `per_request`
 /// (retries are often capped, counts are noisy). With the calls that succeed taking their
 /// usual latency `l0`, the failed ones took `(l − (1 − f)·l0) / f` on average: fast when
-/// under `fast_failure_share · l0`. A callee that refuses (a dead replica, load shedding,
-/// an error it returns at once) fails fast; a caller's time-out below the callee's usual
-/// latency fails calls slowly.
+/// under `fast_failure_share · l0`, with `l0` grown by the share `fleet` every call
+/// showed at once. A callee that refuses (a dead replica, load shedding, an error it
+/// returns at once) fails fast; a caller's time-out below the callee's usual latency
+/// fails calls slowly.
 ///
 /// O(1).
-fn fast_failures(o: &EdgeObservation, per_request: f64, config: &RankConfig) -> bool {
+fn fast_failures(o: &EdgeObservation, per_request: f64, fleet: f64, config: &RankConfig) -> bool {
     let (Some(f), Some(l), Some(l0)) = (
         o.error_rate.current(),
         o.latency_ms.current(),
@@ -1415,6 +1516,7 @@ fn fast_failures(o: &EdgeObservation, per_request: f64, config: &RankConfig) -> 
     {
         return false;
     }
+    let l0 = l0 * (1.0 + fleet);
     let failed = (l - (1.0 - f) * l0) / f;
     failed < config.fast_failure_share * l0
 }
@@ -1540,6 +1642,7 @@ fn minutes(seconds: i64) -> String {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn explain(
     name: &str,
     s: &Sums,
@@ -1547,6 +1650,7 @@ fn explain(
     first_onset: Option<Tick>,
     pruned: &PrunedGraph,
     retriers: u32,
+    fleet: f64,
     config: &RankConfig,
 ) -> String {
     let mut lead = format!("calls into {name}");
@@ -1580,6 +1684,7 @@ fn explain(
             Evidence::Latency {
                 incoming_ms,
                 explained_ms,
+                fleet_ms,
                 ratio,
                 ref baselines,
                 ..
@@ -1589,6 +1694,12 @@ fn explain(
                     lead.push_str(&format!(" (x{r:.1})"));
                 }
                 parts.push(downstream(incoming_ms, explained_ms, "ms", 1.0, 1));
+                if fleet_ms > 0.0 {
+                    parts.push(format!(
+                        "{fleet_ms:+.1} ms of it the {:+.0} % every call showed at once, not counted",
+                        fleet * 100.0
+                    ));
+                }
                 if own_side >= config.min_latency_ms {
                     parts.push(format!(
                         "its calls grew {own_side:+.1} ms per request that their callees' other callers did not see (its side of the links: pool, network or client)"
@@ -1603,8 +1714,13 @@ fn explain(
                 others_ms,
                 ..
             } => {
+                let beyond = if fleet > 0.0 {
+                    format!(" beyond the {:+.0} % every call showed", fleet * 100.0)
+                } else {
+                    String::new()
+                };
                 parts.push(format!(
-                    "its calls to {callee} {link_ms:+.1} ms while {callee}'s other callers saw {others_ms:+.1} ms (caller side: network, pool or client)"
+                    "its calls to {callee} {link_ms:+.1} ms while {callee}'s other callers saw {others_ms:+.1} ms{beyond} (caller side: network, pool or client)"
                 ));
             }
             Evidence::CallerSideErrors {
@@ -2036,6 +2152,185 @@ mod tests {
         assert_eq!(r.candidates[0].name, "db", "{:#?}", r.candidates);
     }
 
+    /// A front calling nine services, each with a store of its own, on a tick when the
+    /// whole machine is slower: every call takes the share `blip` more than usual (a
+    /// store's 5 ms, a service's 15 ms and what it calls). `extra` adds calls from the
+    /// services, `(caller, callee, usual ms, ms now, calls)`, a hundred requests coming
+    /// into each service; `flagged` lists the calls flagged in latency.
+    fn slower_machine(
+        blip: f64,
+        extra: &[(&str, &str, f64, f64, f64)],
+        flagged: &[&str],
+    ) -> (ClusterCatalog, Vec<EdgeObservation>) {
+        let mut names = vec!["front".to_string(), "catalog".to_string()];
+        for i in 1..=9 {
+            names.push(format!("s{i}"));
+            names.push(format!("st{i}"));
+        }
+        let cat = catalog(&names.iter().map(String::as_str).collect::<Vec<_>>());
+        let edge = |x: &str, y: &str, e: f64, c: f64, w: f64| {
+            let mut o = EdgeObservation::new(key(&cat, x, y))
+                .with_requests(w, w)
+                .with_latency(e, c)
+                .with_error_rate(0.0, 0.0);
+            if flagged.contains(&format!("{x}>{y}").as_str()) {
+                o = o.with_anomaly(EdgeAnomaly::new(Metric::Latency, c, e, 2.0, ONSET));
+            }
+            o
+        };
+        let mut obs = Vec::new();
+        for i in 1..=9 {
+            let (s, st) = (format!("s{i}"), format!("st{i}"));
+            let below = |f: fn(&(&str, &str, f64, f64, f64)) -> f64| -> f64 {
+                extra
+                    .iter()
+                    .filter(|x| x.0 == s)
+                    .map(|x| f(x) * x.4 / 100.0)
+                    .sum()
+            };
+            let (usual, now) = (below(|x| x.2), below(|x| x.3));
+            obs.push(edge(&s, &st, 5.0, 5.0 * (1.0 + blip), 100.0));
+            obs.push(edge(
+                "front",
+                &s,
+                15.0 + usual,
+                15.0 * (1.0 + blip) + now,
+                100.0,
+            ));
+        }
+        for &(x, y, e, c, w) in extra {
+            obs.push(edge(x, y, e, c, w));
+        }
+        (cat, obs)
+    }
+
+    #[test]
+    fn growth_every_call_shows_at_once_is_no_ones_own() {
+        // Every call 20 % slower; two of them flagged; st3 fails a third of its calls.
+        let (cat, mut obs) = slower_machine(0.2, &[], &["front>s1", "s1>st1"]);
+        let st3 = key(&cat, "s3", "st3");
+        for o in obs.iter_mut().filter(|o| o.edge == st3) {
+            *o = o
+                .clone()
+                .with_error_rate(0.0, 0.3)
+                .with_anomaly(EdgeAnomaly::new(Metric::ErrorRate, 0.3, 0.0, 5.0, ONSET));
+        }
+        let g = CallGraph::new(obs).unwrap();
+        let r = run(&cat, &g, &[]);
+        assert!(
+            (r.fleet_latency_share - 0.2).abs() < 1e-9,
+            "{}",
+            r.fleet_latency_share
+        );
+        assert_eq!(r.candidates[0].name, "st3", "{:#?}", r.candidates);
+        assert!(
+            r.candidates.iter().all(|c| !c
+                .evidence
+                .iter()
+                .any(|e| matches!(e, Evidence::Latency { .. }))),
+            "{:#?}",
+            r.candidates
+        );
+        // Counted as the calls' own, the blip makes s1 or its store a cause.
+        let pruned = prune(&g, &[], NOW, &PruneOptions::default());
+        let off = RankConfig {
+            fleet_min_edges: 0,
+            ..RankConfig::default()
+        };
+        let r_off = rank(&g, &pruned, &Links::default(), &cat, &off);
+        assert_eq!(r_off.fleet_latency_share, 0.0);
+        assert!(
+            r_off.rank_of(cat.id("st1").unwrap()).is_some()
+                || r_off.rank_of(cat.id("s1").unwrap()).is_some(),
+            "{:#?}",
+            r_off.candidates
+        );
+        // Too few calls to tell a fleet from a fault: nothing is taken out.
+        let few = RankConfig {
+            fleet_min_edges: 19,
+            ..RankConfig::default()
+        };
+        let r_few = rank(&g, &pruned, &Links::default(), &cat, &few);
+        assert_eq!(r_few.fleet_latency_share, 0.0);
+        // Below the smallest relative latency evidence, it is noise.
+        let (_, quiet) = slower_machine(0.03, &[], &[]);
+        assert_eq!(fleet_latency_share(&quiet, &RankConfig::default()), 0.0);
+        // A fault that slows half the calls, however much, is no fleet's.
+        let (_, half) = slower_machine(0.0, &[], &[]);
+        let half: Vec<EdgeObservation> = half
+            .into_iter()
+            .enumerate()
+            .map(|(i, o)| {
+                if i < 10 {
+                    let (e, c) = (
+                        o.latency_ms.expected().unwrap(),
+                        o.latency_ms.current().unwrap(),
+                    );
+                    o.with_latency(e, c * 3.0)
+                } else {
+                    o
+                }
+            })
+            .collect();
+        assert_eq!(fleet_latency_share(&half, &RankConfig::default()), 0.0);
+    }
+
+    #[test]
+    fn a_caller_side_delay_is_told_from_a_slower_machine() {
+        // Every call 15 % slower. s2's calls to catalog wait 16.4 ms more on top (a
+        // delaying proxy on its side); s1, catalog's heavier caller, saw the 15 % (6 ms):
+        // by weight, s2's link carries under four fifths of catalog's growth.
+        let extra = [
+            ("s1", "catalog", 40.0, 46.0, 65.0),
+            ("s2", "catalog", 40.0, 62.4, 25.0),
+        ];
+        let (cat, obs) = slower_machine(0.15, &extra, &["front>s2", "s2>catalog"]);
+        let g = CallGraph::new(obs).unwrap();
+        let r = run(&cat, &g, &[]);
+        assert!(
+            (r.fleet_latency_share - 0.15).abs() < 1e-9,
+            "{}",
+            r.fleet_latency_share
+        );
+        assert_eq!(r.candidates[0].name, "s2", "{:#?}", r.candidates);
+        let why = &r.candidates[0].explanation;
+        assert!(
+            why.contains("its calls to catalog +16.4 ms while catalog's other callers saw +0.0 ms beyond the +15 % every call showed"),
+            "{why}"
+        );
+        assert_eq!(
+            r.rank_of(cat.id("catalog").unwrap()),
+            None,
+            "{:#?}",
+            r.candidates
+        );
+        // A snapshot replays it from its observations, context and fleet share.
+        let pruned = prune(&g, &[], NOW, &PruneOptions::default());
+        let again = rank_from(
+            g.observations()
+                .iter()
+                .filter(|o| pruned.edge(o.edge).is_some()),
+            r.context.clone(),
+            r.fleet_latency_share,
+            &pruned,
+            &Links::default(),
+            &cat,
+            &RankConfig::default(),
+        );
+        assert_eq!(again, r);
+        // Without the fleet's share, catalog looks slower for both callers and is blamed.
+        let off = RankConfig {
+            fleet_min_edges: 0,
+            ..RankConfig::default()
+        };
+        let r_off = rank(&g, &pruned, &Links::default(), &cat, &off);
+        assert_eq!(
+            r_off.candidates[0].name, "catalog",
+            "{:#?}",
+            r_off.candidates
+        );
+    }
+
     #[test]
     fn growth_on_an_unflagged_link_the_callees_other_callers_did_not_see_stays_with_the_caller() {
         // front>a +20 ms, flagged; a's calls to db +20 ms (unflagged yet: a pool of a's own,
@@ -2071,6 +2366,7 @@ mod tests {
                 .iter()
                 .filter(|o| pruned.edge(o.edge).is_some()),
             r.context.clone(),
+            r.fleet_latency_share,
             &pruned,
             &Links::default(),
             &cat,

@@ -226,6 +226,7 @@ impl TickSnapshot {
         let ranking = crate::rank::rank_from(
             graph.observations().iter(),
             self.ranking.context.clone(),
+            self.ranking.fleet_latency_share,
             &pruned,
             &links,
             catalog,
@@ -249,6 +250,7 @@ impl TickSnapshot {
         // thresholds from this one.
         out.observations = graph.observations().to_vec();
         out.ranking.context = self.ranking.context.clone();
+        out.ranking.fleet_latency_share = self.ranking.fleet_latency_share;
         Ok(out)
     }
 
