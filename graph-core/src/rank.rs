@@ -2152,6 +2152,23 @@ mod tests {
         assert_eq!(r.candidates[0].name, "db", "{:#?}", r.candidates);
     }
 
+    /// `r` (ranked by [`run`]) ranked again as a snapshot does: from the pruned graph's
+    /// observations, the ranking's context and its fleet share.
+    fn replayed(cat: &ClusterCatalog, g: &CallGraph, r: &Ranking) -> Ranking {
+        let pruned = prune(g, &[], NOW, &PruneOptions::default());
+        rank_from(
+            g.observations()
+                .iter()
+                .filter(|o| pruned.edge(o.edge).is_some()),
+            r.context.clone(),
+            r.fleet_latency_share,
+            &pruned,
+            &Links::default(),
+            cat,
+            &RankConfig::default(),
+        )
+    }
+
     /// A front calling nine services, each with a store of its own, on a tick when the
     /// whole machine is slower: every call takes the share `blip` more than usual (a
     /// store's 5 ms, a service's 15 ms and what it calls). `extra` adds calls from the
@@ -2305,19 +2322,8 @@ mod tests {
             r.candidates
         );
         // A snapshot replays it from its observations, context and fleet share.
+        assert_eq!(replayed(&cat, &g, &r), r);
         let pruned = prune(&g, &[], NOW, &PruneOptions::default());
-        let again = rank_from(
-            g.observations()
-                .iter()
-                .filter(|o| pruned.edge(o.edge).is_some()),
-            r.context.clone(),
-            r.fleet_latency_share,
-            &pruned,
-            &Links::default(),
-            &cat,
-            &RankConfig::default(),
-        );
-        assert_eq!(again, r);
         // Without the fleet's share, catalog looks slower for both callers and is blamed.
         let off = RankConfig {
             fleet_min_edges: 0,
@@ -2360,19 +2366,7 @@ mod tests {
             "{why}"
         );
         // The ranking replays from the snapshot's observations and context.
-        let pruned = prune(&g, &[], NOW, &PruneOptions::default());
-        let again = rank_from(
-            g.observations()
-                .iter()
-                .filter(|o| pruned.edge(o.edge).is_some()),
-            r.context.clone(),
-            r.fleet_latency_share,
-            &pruned,
-            &Links::default(),
-            &cat,
-            &RankConfig::default(),
-        );
-        assert_eq!(again.candidates, r.candidates);
+        assert_eq!(replayed(&cat, &g, &r).candidates, r.candidates);
         // db slower for b too: the link's growth is db's, and a has none of its own.
         let (cat, g) = two_callers((10.0, 30.0), (10.0, 25.0), &["front>a"]);
         let r = run(&cat, &g, &[]);
