@@ -150,8 +150,11 @@ impl Server {
             .args(extra)
             .env("RUST_LOG", "warn")
             // The live tick is analysed as usual; a day of backfill would only compete
-            // with the browser for the two cores.
-            .env("EPICENTER__DETECTION__BACKFILL_HOURS", "1")
+            // with the browser for the two cores. Two hours reach back before the demo's
+            // messaging incident (an hour and a quarter before its end), so the detection
+            // loop analyses it from its first tick on: started inside it, the loop would
+            // date the incident's onset to its own first tick.
+            .env("EPICENTER__DETECTION__BACKFILL_HOURS", "2")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
