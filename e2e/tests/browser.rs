@@ -690,6 +690,35 @@ async fn a_developer_finds_last_nights_episode_with_the_mark_on_it() -> anyhow::
     .await
 }
 
+/// Waits until the detection loop has analysed the two hours of backfill the harness
+/// gives it (24 five-minute ticks, `epicenter_ticks_analysed_total` on `/metrics`), so
+/// that no tick of the incident is analysed again, differently, while the test reads it.
+async fn backfilled(h: &Harness) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+    h.browser.goto(&h.url("/metrics")).await?;
+    loop {
+        let text: String = serde_json::from_value(
+            h.browser
+                .execute("return document.body.innerText", vec![])
+                .await?,
+        )?;
+        let analysed = text
+            .lines()
+            .find_map(|l| l.strip_prefix("epicenter_ticks_analysed_total "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if analysed >= 24.0 {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the detection loop analysed only {analysed} ticks of its backfill"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        h.browser.refresh().await?;
+    }
+}
+
 /// A reviewer replays the messaging incident: plays, steps to the onset with an edge
 /// selected and the graph zoomed (both kept, nodes in place), compares onset with peak
 /// on the graph and as a list, exports the bundle, and with the server stopped opens
@@ -698,6 +727,7 @@ async fn a_developer_finds_last_nights_episode_with_the_mark_on_it() -> anyhow::
 #[tokio::test]
 async fn a_reviewer_replays_diffs_exports_and_replays_offline() -> anyhow::Result<()> {
     Harness::run("replay", &DEMO, async |h| {
+        backfilled(h).await?;
         let from = INCIDENT_TICK - 40 * 60;
         let to = INCIDENT_TICK + 40 * 60;
         h.browser
