@@ -59,6 +59,8 @@ pub struct Detector {
     config: DetectionConfig,
     retention: RetentionConfig,
     dirty: Mutex<BTreeSet<Tick>>,
+    /// Ticks the running pass has taken but not finished yet.
+    in_pass: Mutex<BTreeSet<Tick>>,
     wake: tokio::sync::Notify,
     last_retention: Mutex<Option<i64>>,
     retry: Mutex<BTreeMap<Tick, Retry>>,
@@ -80,6 +82,7 @@ impl Detector {
             config,
             retention,
             dirty: Mutex::default(),
+            in_pass: Mutex::default(),
             wake: tokio::sync::Notify::new(),
             last_retention: Mutex::default(),
             retry: Mutex::default(),
@@ -105,6 +108,39 @@ impl Detector {
         } else {
             Ok(self.retention_only(store, now))
         }
+    }
+
+    /// Ticks the loop has yet to analyse at `now`: complete ticks within the backfill
+    /// window without an analysis, ticks that got data (or a mark) after they were
+    /// analysed, and ticks the running pass has not finished. Zero means every tick
+    /// the loop will analyse is stored as it will stay until new data or marks come.
+    /// Ticks whose analysis failed are counted by [`Detector::retrying`] instead.
+    pub fn backlog(&self, store: &dyn Store, now: i64) -> Result<usize, AppError> {
+        if !self.config.enabled {
+            return Ok(0);
+        }
+        // `dirty` before `in_pass`: a pass moves ticks from the first to the second.
+        let mut due: BTreeSet<Tick> = self.dirty.lock().expect("dirty lock").clone();
+        due.extend(self.in_pass.lock().expect("in-pass lock").iter().copied());
+        let (Some(ready), Some((earliest, _))) = (
+            self.analyzer.ready_until(store, now)?,
+            self.analyzer.range(store)?,
+        ) else {
+            return Ok(due.len());
+        };
+        let width = store.bucket_width().seconds();
+        let start = earliest.max(ready - self.config.backfill_hours * 3600 + width);
+        let done: BTreeSet<Tick> = store.analysed_ticks(start, ready)?.into_iter().collect();
+        due.extend(
+            (0..)
+                .map(|i| start + i * width)
+                .take_while(|t| *t <= ready)
+                .filter(|t| !done.contains(t)),
+        );
+        due.retain(|t| (earliest..=ready).contains(t));
+        let retry = self.retry.lock().expect("retry lock");
+        due.retain(|t| !retry.contains_key(t));
+        Ok(due.len())
     }
 
     /// Records that `ticks` got new data, and wakes the loop.
@@ -134,6 +170,12 @@ impl Detector {
             let mut d = self.dirty.lock().expect("dirty lock");
             let due: BTreeSet<Tick> = d.range(..=ready).copied().collect();
             d.retain(|t| *t > ready);
+            // Taken from `dirty` and put in `in_pass` under one lock, so that
+            // `backlog` never sees them in neither.
+            self.in_pass
+                .lock()
+                .expect("in-pass lock")
+                .extend(due.iter().copied());
             due
         };
         let mut due: Vec<Tick> = Vec::new();
@@ -172,8 +214,11 @@ impl Detector {
                 .expect("dirty lock")
                 .extend(later.iter().copied().filter(|t| done.contains(t)));
         }
+        *self.in_pass.lock().expect("in-pass lock") = now_due.iter().copied().collect();
         for &t in now_due {
-            match self.analyzer.run(store, t, now) {
+            let outcome = self.analyzer.run(store, t, now);
+            self.in_pass.lock().expect("in-pass lock").remove(&t);
+            match outcome {
                 Ok(_) => {
                     self.retry.lock().expect("retry lock").remove(&t);
                     pass.analysed.push(t);
@@ -339,12 +384,27 @@ mod tests {
     }
 
     /// The store, but writing the analysis of the ticks in `failing` fails, and
-    /// retention fails while `prune_fails`: a full disk, say.
+    /// retention fails while `prune_fails`: a full disk, say. With `watch` set, each
+    /// analysis written first records the detector's backlog at that moment.
     #[derive(Debug)]
     struct Flaky {
         inner: RedbStore,
         failing: Mutex<BTreeSet<Tick>>,
         prune_fails: std::sync::atomic::AtomicBool,
+        watch: std::sync::OnceLock<(Arc<Detector>, i64)>,
+        backlogs: Mutex<Vec<usize>>,
+    }
+
+    impl Flaky {
+        fn new(inner: RedbStore) -> Self {
+            Flaky {
+                inner,
+                failing: Mutex::default(),
+                prune_fails: false.into(),
+                watch: std::sync::OnceLock::new(),
+                backlogs: Mutex::default(),
+            }
+        }
     }
 
     macro_rules! delegate {
@@ -399,6 +459,10 @@ mod tests {
             if self.failing.lock().unwrap().contains(&tick) {
                 return Err(crate::store::StoreError::Backend("disk full".into()));
             }
+            if let Some((detector, now)) = self.watch.get() {
+                let backlog = detector.backlog(&self.inner, *now).unwrap();
+                self.backlogs.lock().unwrap().push(backlog);
+            }
             self.inner.put_analysis(tick, flags, record)
         }
 
@@ -415,11 +479,9 @@ mod tests {
         let (_dir, inner, detector) = setup(12, 1);
         let last = T0 + 11 * 300;
         let bad = T0 + 5 * 300;
-        let store = Flaky {
-            inner,
-            failing: Mutex::new(BTreeSet::from([bad])),
-            prune_fails: true.into(),
-        };
+        let store = Flaky::new(inner);
+        store.failing.lock().unwrap().insert(bad);
+        store.prune_fails.store(true, Ordering::Relaxed);
         let now = last + 1000;
         let pass = detector.step(&store, now).unwrap();
         assert_eq!(pass.failed, vec![bad]);
@@ -514,5 +576,43 @@ mod tests {
         assert_eq!(pass.analysed[0], last);
         assert_eq!(pass.analysed[1], last - 11 * 300);
         assert!(pass.pruned.is_some(), "retention runs on the first pass");
+    }
+
+    #[test]
+    fn the_backlog_counts_every_tick_the_loop_has_yet_to_store() {
+        let (_dir, inner, detector) = setup(48, 4);
+        let detector = Arc::new(detector);
+        let store = Flaky::new(inner);
+        let last = T0 + 47 * 300;
+        let now = last + 1000;
+        // Four hours of backfill: all 48 ticks, half of them in the first pass.
+        assert_eq!(detector.backlog(&store, now).unwrap(), 48);
+        store.watch.set((detector.clone(), now)).unwrap();
+        assert_eq!(detector.pass(&store, now).unwrap().analysed.len(), 24);
+        // While a tick is being written it still counts, and so does the rest.
+        assert_eq!(
+            std::mem::take(&mut *store.backlogs.lock().unwrap()),
+            (25..=48).rev().collect::<Vec<_>>()
+        );
+        assert_eq!(detector.backlog(&store, now).unwrap(), 24);
+        detector.pass(&store, now).unwrap();
+        assert_eq!(detector.backlog(&store, now).unwrap(), 0);
+        store.backlogs.lock().unwrap().clear();
+
+        // Late data for three stored ticks, and for one not complete yet.
+        detector.touched(&[T0 + 600, T0, T0 + 300, last + 300]);
+        assert_eq!(detector.backlog(&store, now).unwrap(), 3);
+        let pass = detector.pass(&store, now).unwrap();
+        assert_eq!(pass.analysed, vec![T0, T0 + 300, T0 + 600]);
+        // Stored already, they count only because the pass holds them.
+        assert_eq!(*store.backlogs.lock().unwrap(), vec![3, 2, 1]);
+        assert_eq!(detector.backlog(&store, now).unwrap(), 0);
+
+        // A tick whose analysis fails is counted as retrying, not as backlog.
+        store.failing.lock().unwrap().insert(T0 + 900);
+        detector.touched(&[T0 + 900]);
+        assert_eq!(detector.pass(&store, now).unwrap().failed, vec![T0 + 900]);
+        assert_eq!(detector.backlog(&store, now).unwrap(), 0);
+        assert_eq!(detector.retrying(), 1);
     }
 }

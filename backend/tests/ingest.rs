@@ -239,6 +239,7 @@ async fn metrics_count_batches_records_and_unmapped_servers() {
         "epicenter_unmapped_servers 0",
         "epicenter_store_up 1",
         "# TYPE epicenter_store_size_bytes gauge",
+        "# TYPE epicenter_detection_backlog_ticks gauge",
     ] {
         assert!(
             text.lines()

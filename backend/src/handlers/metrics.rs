@@ -36,11 +36,13 @@ pub struct Counters {
 /// The handler.
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, AppError> {
     let s = state.clone();
-    let (health, unmapped, sources) = super::blocking(move || {
+    let (health, unmapped, sources, backlog) = super::blocking(move || {
+        let now = crate::analysis::unix_now();
         Ok((
             s.store.health(),
             s.store.unmapped()?,
-            super::query::source_views(&s, crate::analysis::unix_now())?,
+            super::query::source_views(&s, now)?,
+            s.detector.backlog(s.store.as_ref(), now)?,
         ))
     })
     .await?;
@@ -163,6 +165,12 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         "gauge",
         "Ticks whose analysis failed and waits to be tried again.",
         &[("", state.detector.retrying() as f64)],
+    );
+    metric(
+        "epicenter_detection_backlog_ticks",
+        "gauge",
+        "Ticks the detection loop has yet to analyse or analyse again: complete ticks within detection.backfill_hours without an analysis, ticks that got data or a mark after they were analysed, and those the running pass has not finished. 0 once the loop has caught up.",
+        &[("", backlog as f64)],
     );
     metric(
         "epicenter_sources_stale",
