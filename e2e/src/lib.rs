@@ -527,15 +527,31 @@ pub async fn wait_for_text(browser: &Client, css: &str, text: &str) -> Result<El
 }
 
 /// Signs in through the header's form and waits until the page shows who is signed in.
+///
+/// The "Sign in" button opens the form; a click that did not open it (it landed while
+/// the header was still moving into place on a busy machine) is repeated, as a person
+/// would, but never on an open form, since the button also closes it.
 pub async fn sign_in(browser: &Client, name: &str, password: &str) -> Result<()> {
-    wait_for(browser, "[data-test=sign-in]")
-        .await?
-        .click()
-        .await?;
-    wait_for(browser, "[data-test=sign-in-name]")
-        .await?
-        .send_keys(name)
-        .await?;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let form = loop {
+        if let Ok(field) = browser.find(Locator::Css("[data-test=sign-in-name]")).await {
+            break field;
+        }
+        // The button may be replaced between finding and clicking it: try again.
+        let clicked = async {
+            let button = browser.find(Locator::Css("[data-test=sign-in]")).await?;
+            if button.attr("aria-expanded").await?.as_deref() != Some("true") {
+                button.click().await?;
+            }
+            anyhow::Ok(())
+        }
+        .await;
+        if tokio::time::Instant::now() > deadline {
+            bail!("the sign-in form never opened (last click: {clicked:?})");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    form.send_keys(name).await?;
     wait_for(browser, "[data-test=sign-in-password]")
         .await?
         .send_keys(password)
