@@ -67,16 +67,6 @@ pub struct Detector {
     counters: LoopCounters,
 }
 
-/// The ticks a pass or the backlog looks at ([`Detector::window`]).
-struct Window {
-    /// The earliest tick with data.
-    earliest: Tick,
-    /// The newest complete tick.
-    ready: Tick,
-    /// Complete ticks within the backfill window without an analysis.
-    unanalysed: BTreeSet<Tick>,
-}
-
 /// At most this many ticks per pass, so a long backfill yields to new ticks.
 const MAX_PER_PASS: usize = 24;
 
@@ -120,31 +110,6 @@ impl Detector {
         }
     }
 
-    /// What the loop looks at `now`, or `None` before any tick is complete: the newest
-    /// complete tick, the earliest stored one, and the complete ticks within the backfill
-    /// window that have no analysis.
-    fn window(&self, store: &dyn Store, now: i64) -> Result<Option<Window>, AppError> {
-        let (Some(ready), Some((earliest, _))) = (
-            self.analyzer.ready_until(store, now)?,
-            self.analyzer.range(store)?,
-        ) else {
-            return Ok(None);
-        };
-        let width = store.bucket_width().seconds();
-        let start = earliest.max(ready - self.config.backfill_hours * 3600 + width);
-        let done: BTreeSet<Tick> = store.analysed_ticks(start, ready)?.into_iter().collect();
-        let unanalysed = (0..)
-            .map(|i| start + i * width)
-            .take_while(|t| *t <= ready)
-            .filter(|t| !done.contains(t))
-            .collect();
-        Ok(Some(Window {
-            earliest,
-            ready,
-            unanalysed,
-        }))
-    }
-
     /// Ticks the loop has yet to analyse at `now`: complete ticks within the backfill
     /// window without an analysis, ticks that got data (or a mark) after they were
     /// analysed, and ticks the running pass has not finished. Zero means every tick
@@ -157,11 +122,22 @@ impl Detector {
         // `dirty` before `in_pass`: a pass moves ticks from the first to the second.
         let mut due: BTreeSet<Tick> = self.dirty.lock().expect("dirty lock").clone();
         due.extend(self.in_pass.lock().expect("in-pass lock").iter().copied());
-        let Some(w) = self.window(store, now)? else {
+        let (Some(ready), Some((earliest, _))) = (
+            self.analyzer.ready_until(store, now)?,
+            self.analyzer.range(store)?,
+        ) else {
             return Ok(due.len());
         };
-        due.retain(|t| (w.earliest..=w.ready).contains(t));
-        due.extend(w.unanalysed);
+        let width = store.bucket_width().seconds();
+        let start = earliest.max(ready - self.config.backfill_hours * 3600 + width);
+        let done: BTreeSet<Tick> = store.analysed_ticks(start, ready)?.into_iter().collect();
+        due.extend(
+            (0..)
+                .map(|i| start + i * width)
+                .take_while(|t| *t <= ready)
+                .filter(|t| !done.contains(t)),
+        );
+        due.retain(|t| (earliest..=ready).contains(t));
         let retry = self.retry.lock().expect("retry lock");
         due.retain(|t| !retry.contains_key(t));
         Ok(due.len())
@@ -181,10 +157,15 @@ impl Detector {
     /// got data after they were analysed, oldest first.
     pub fn pass(&self, store: &dyn Store, now: i64) -> Result<Pass, AppError> {
         let mut pass = Pass::default();
-        let Some(w) = self.window(store, now)? else {
+        let Some(ready) = self.analyzer.ready_until(store, now)? else {
             return Ok(pass);
         };
-        let ready = w.ready;
+        let Some((earliest, _)) = self.analyzer.range(store)? else {
+            return Ok(pass);
+        };
+        let width = store.bucket_width().seconds();
+        let start = earliest.max(ready - self.config.backfill_hours * 3600 + width);
+        let done: BTreeSet<Tick> = store.analysed_ticks(start, ready)?.into_iter().collect();
         let dirty: BTreeSet<Tick> = {
             let mut d = self.dirty.lock().expect("dirty lock");
             let due: BTreeSet<Tick> = d.range(..=ready).copied().collect();
@@ -198,16 +179,20 @@ impl Detector {
             due
         };
         let mut due: Vec<Tick> = Vec::new();
-        if w.unanalysed.contains(&ready) || dirty.contains(&ready) {
+        if !done.contains(&ready) || dirty.contains(&ready) {
             due.push(ready);
         }
-        let mut rest: BTreeSet<Tick> = w.unanalysed.range(..ready).copied().collect();
+        let mut rest: BTreeSet<Tick> = (0..)
+            .map(|i| start + i * width)
+            .take_while(|t| *t < ready)
+            .filter(|t| !done.contains(t))
+            .collect();
         // Late data is re-analysed even when older than the backfill window.
         rest.extend(
             dirty
                 .iter()
                 .copied()
-                .filter(|t| *t < ready && *t >= w.earliest),
+                .filter(|t| *t < ready && *t >= earliest),
         );
         due.extend(rest);
         // Ticks that failed wait for their backoff; those whose time came are due again.
@@ -223,11 +208,11 @@ impl Detector {
         }
         let (now_due, later) = due.split_at(due.len().min(MAX_PER_PASS));
         if !later.is_empty() {
-            // Not lost: the next pass finds them again (unanalysed) or from here (dirty).
+            // Not lost: the next pass finds them again (undone) or from here (dirty).
             self.dirty
                 .lock()
                 .expect("dirty lock")
-                .extend(later.iter().copied().filter(|t| !w.unanalysed.contains(t)));
+                .extend(later.iter().copied().filter(|t| done.contains(t)));
         }
         *self.in_pass.lock().expect("in-pass lock") = now_due.iter().copied().collect();
         for &t in now_due {
