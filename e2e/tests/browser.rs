@@ -375,6 +375,9 @@ async fn a_demo_user_signs_in_stays_signed_in_and_signs_out() -> anyhow::Result<
 async fn a_mark_made_by_one_user_appears_on_another_users_screen_without_reload()
 -> anyhow::Result<()> {
     Harness::run("marks-two-users", &DEMO, async |h| {
+        // Marks made below cover the incident tick's edges as analysed then: nothing may
+        // analyse it again meanwhile.
+        caught_up(h).await?;
         let link = h.url(&format!(
             "/?tick={INCIDENT_TICK}&edge={PROXY}%3E{CDB}&chart=latency"
         ));
@@ -524,6 +527,7 @@ async fn an_incident_goes_to_jira_once_and_closes_in_both_browsers_when_resolved
     let mut args = DEMO.to_vec();
     args.extend(["--config", config.as_str()]);
     Harness::run("incident-jira", &args, async |h| {
+        caught_up(h).await?;
         let link = h.url(&format!("/?tick={INCIDENT_TICK}&edge={PROXY}%3E{CDB}"));
         let bob = h.another_browser().await?;
         let outcome = async {
